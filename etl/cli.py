@@ -1,0 +1,26 @@
+"""The `lifeqa` command line."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="lifeqa",
+    help="Rebuild PubChemQA and UniProtQA: pull, build, validate, release, embed.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+build_app = typer.Typer(help="Build a dataset release from source files or snapshots.", no_args_is_help=True)
+app.add_typer(build_app, name="build")
+
+
+@app.command()
+def version() -> None:
+    """Print lifeqa's version."""
+    from etl import __version__
+
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

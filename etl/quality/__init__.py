@@ -1,0 +1,1 @@
+"""Data quality: rejects accounting and validation suites."""

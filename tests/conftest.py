@@ -1,0 +1,31 @@
+"""Shared fixtures: the real data in ../shared/data and one SparkSession per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    path = Path(os.environ.get("LIFEQA_SHARED_DATA", REPO.parent / "shared" / "data"))
+    if not path.is_dir():
+        raise FileNotFoundError(f"real test data not found at {path}; set LIFEQA_SHARED_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return shared_data_dir()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from etl.spark import get_spark
+
+    session = get_spark(master="local[2]", app_name="lifeqa-tests")
+    yield session
+    session.stop()
