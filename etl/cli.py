@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from etl.build import commands as build_commands
+
 app = typer.Typer(
     name="lifeqa",
     help="Rebuild PubChemQA and UniProtQA: pull, build, validate, release, embed.",
@@ -12,6 +14,7 @@ app = typer.Typer(
 )
 build_app = typer.Typer(help="Build a dataset release from source files or snapshots.", no_args_is_help=True)
 app.add_typer(build_app, name="build")
+build_app.command("uniprotqa")(build_commands.uniprotqa)
 
 
 @app.command()

@@ -16,6 +16,10 @@ REASONS: dict[str, str] = {
     "unknown_format": "the file's content matches none of the supported formats",
     "truncated_input": "the file ended in the middle of a record (truncated download or gzip stream)",
     "missing_accession": "the record has no primary accession / identifier",
+    "invalid_cid": "the record's PubChem CID is missing or not a positive integer",
+    "empty_smiles": "the structure record has no SMILES and no usable molblock",
+    "empty_description": "the description record holds no text",
+    "not_a_description": "a Record Description item that is PubChem navigation ('See also: ...'), not a description",
     # sequences
     "empty_sequence": "the record has no sequence",
     "invalid_residue": "the sequence holds a character outside the allowed alphabet",
@@ -39,6 +43,7 @@ REASONS: dict[str, str] = {
     "too_few_heavy_atoms": "the molecule has fewer heavy atoms than the configured minimum",
     "not_graph_encodable": "the molecule cannot be turned into a graph for the GIN encoder",
     "tautomer_timeout": "tautomer canonicalization exceeded its time limit",
+    "inchi_error": "no InChIKey could be computed for the normalized molecule",
     "description_too_short": "the cleaned description has fewer words than the configured minimum",
     "description_too_long": "the cleaned description has more words than the configured maximum",
     "duplicate_description": "an identical description of the same CID was kept once",

@@ -1,0 +1,1 @@
+"""Normalization of molecules, sequences and text: plain functions, tested without Spark."""

@@ -1,0 +1,1 @@
+"""Question-answer generation from declarative templates."""

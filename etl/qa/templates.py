@@ -1,0 +1,53 @@
+"""QA templates: a question and the field of the record whose answer it asks for.
+
+Templates are declared in the pipeline config (pipelines/*.yaml); the code only
+knows how to render each field's answer (`ANSWERS`). One QA row per record and
+template whose field the record has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import BaseModel, Field
+
+from etl.normalize.text import TextPolicy, family_answer, function_answer, location_answer, names_answer
+
+AnswerFn = Callable[[dict, TextPolicy], str | None]
+
+UNIPROT_ANSWERS: dict[str, AnswerFn] = {
+    "function": function_answer,
+    "names": names_answer,
+    "family": family_answer,
+    "location": location_answer,
+}
+
+
+class QATemplate(BaseModel):
+    field: str = Field(description="which answer this question asks for")
+    question: str = Field(min_length=1)
+
+
+BIOMEDGPT_UNIPROT_TEMPLATES = [
+    QATemplate(field="function", question="What is the function of this protein?"),
+    QATemplate(field="names", question="What are the official names of this protein?"),
+    QATemplate(field="family", question="What is the protein family that this protein belongs to?"),
+    QATemplate(field="location", question="What are the subcellular locations of this protein?"),
+]
+
+
+def check_template_fields(templates: list[QATemplate], answers: dict[str, AnswerFn]) -> None:
+    unknown = sorted({t.field for t in templates} - set(answers))
+    if unknown:
+        raise ValueError(f"QA templates ask for unknown fields {unknown}; known: {sorted(answers)}")
+
+
+def generate_qa(record: dict, templates: list[QATemplate], answers: dict[str, AnswerFn],
+                policy: TextPolicy) -> list[dict]:
+    """[{field, question, answer}] for each template whose answer the record has."""
+    pairs = []
+    for template in templates:
+        answer = answers[template.field](record, policy)
+        if answer:
+            pairs.append({"field": template.field, "question": template.question, "answer": answer})
+    return pairs

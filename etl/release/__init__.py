@@ -1,0 +1,1 @@
+"""Releases: Hugging Face dataset repositories with a card and a manifest."""

@@ -1,0 +1,111 @@
+"""Writing a release directory atomically, in the Hugging Face dataset layout.
+
+    OUT/README.md                                  card, YAML `configs` -> data files
+    OUT/data/{split}-0000i-of-0000N.parquet        the QA rows, sorted, per split
+    OUT/rejects/rejects-0000i-of-0000N.parquet     every record not in the data, with its reason
+    OUT/manifest.json                              inputs, config, code version, counts, checksums
+
+Everything is written into a hidden sibling directory and renamed into place at
+the end, so a failed or interrupted build leaves no half-written release; an
+existing release is replaced only with `force`, and then only after the new one
+is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from etl.split import SPLITS
+
+
+class ReleaseExistsError(FileExistsError):
+    pass
+
+
+def shard_name(prefix: str, index: int, total: int) -> str:
+    return f"{prefix}-{index:05d}-of-{total:05d}.parquet"
+
+
+@contextmanager
+def staged_directory(out: Path, force: bool):
+    """Yield a fresh staging directory next to `out`; on success move it to `out`."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise ReleaseExistsError(f"{out} already exists; pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.staging-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        yield staging
+        if out.exists():
+            retired = out.parent / f".{out.name}.replaced-{uuid.uuid4().hex[:8]}"
+            os.rename(out, retired)
+            os.rename(staging, out)
+            shutil.rmtree(retired)
+        else:
+            os.rename(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def write_sorted_parquet(df, directory: Path, prefix: str, sort_keys: list[str], rows: int,
+                         rows_per_shard: int, arrow_schema) -> list[Path]:
+    """Write `df` as `{prefix}-0000i-of-0000N.parquet` files, rows sorted by `sort_keys`.
+
+    Spark writes range-partitioned part files into a scratch folder; they are
+    renamed in range order, so file i holds the i-th slice of the sorted rows.
+    An empty table still gets one (empty) file, so that every declared split loads."""
+    import pyarrow.parquet as pq
+
+    directory.mkdir(parents=True, exist_ok=True)
+    shards = max(1, math.ceil(rows / rows_per_shard))
+    scratch = directory / f"_scratch_{prefix}"
+    if rows:
+        (df.repartitionByRange(shards, *sort_keys).sortWithinPartitions(*sort_keys)
+           .write.mode("overwrite").option("compression", "zstd").parquet(str(scratch)))
+        parts = sorted(scratch.glob("part-*.parquet"))
+    else:
+        scratch.mkdir()
+        parts = [scratch / "part-empty.parquet"]
+        pq.write_table(arrow_schema.empty_table(), parts[0])
+    written = []
+    for index, part in enumerate(parts):
+        target = directory / shard_name(prefix, index, len(parts))
+        os.rename(part, target)
+        written.append(target)
+    shutil.rmtree(scratch)
+    return written
+
+
+def files_sha256(paths: list[Path], root: Path) -> str:
+    """One checksum over files' relative names and bytes, in name order."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        with open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_split_data(gold, staging: Path, sort_keys: list[str], rows_by_split: dict[str, int],
+                     rows_per_shard: int, arrow_schema) -> dict[str, list[Path]]:
+    from pyspark.sql import functions as F
+
+    return {
+        split: write_sorted_parquet(gold.filter(F.col("split") == split), staging / "data", split, sort_keys,
+                                    rows_by_split.get(split, 0), rows_per_shard, arrow_schema)
+        for split in SPLITS
+    }
+
+
+def write_json(path: Path, document: dict) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
