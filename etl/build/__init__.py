@@ -1,0 +1,1 @@
+"""Dataset builds: inputs -> Spark stages (bronze, silver, gold) -> release."""

@@ -1,0 +1,114 @@
+"""Resolving `--input` paths: files, directories and pull snapshots, formats detected by content.
+
+The driver only looks at each file's first bytes (to tell its format) and
+streams it once for its sha256 (the manifest names every input by checksum);
+records are read by Spark tasks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from etl.quality.rejects import Rejected
+from etl.sources.snapshot import Snapshot, is_snapshot
+
+GZIP_MAGIC = b"\x1f\x8b"
+SNIFF_BYTES = 64 * 1024
+UNKNOWN = "unknown"
+# Files that travel with data but are not data: reported as skipped, never parsed.
+DOCUMENTATION_NAMES = ("readme", "license", "licence", "attribution", "notice")
+DOCUMENTATION_SUFFIXES = (".md", ".rst", ".html")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    format: str
+    compressed: bool
+    size: int
+    sha256: str
+    detail: str = ""
+    snapshot: str | None = None
+    release: str | None = None
+
+
+@dataclass
+class ResolvedInputs:
+    files: list[InputFile] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    snapshots: list[dict] = field(default_factory=list)
+
+    def manifest_entries(self) -> list[dict]:
+        return [asdict(f) for f in self.files]
+
+
+def is_documentation(path: Path) -> bool:
+    name = path.name.lower()
+    return name.startswith(DOCUMENTATION_NAMES) or name.endswith(DOCUMENTATION_SUFFIXES)
+
+
+def read_head(path: Path) -> tuple[bytes, bool]:
+    """The first bytes of the file's content (decompressed when gzip) and whether it was gzip."""
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == GZIP_MAGIC
+    opener = gzip.open if compressed else open
+    with opener(path, "rb") as stream:
+        try:
+            return stream.read(SNIFF_BYTES), compressed
+        except (EOFError, OSError):  # truncated gzip: what could be read is still a head
+            return b"", compressed
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_file(path: Path, detect: Callable[[bytes, str], str], snapshot: str | None = None,
+                  release: str | None = None) -> InputFile:
+    head, compressed = read_head(path)
+    try:
+        fmt, detail = detect(head, path.name), ""
+    except Rejected as rejected:
+        fmt, detail = UNKNOWN, rejected.detail
+    return InputFile(path=str(path.resolve()), format=fmt, compressed=compressed, size=path.stat().st_size,
+                     sha256=file_sha256(path), detail=detail, snapshot=snapshot, release=release)
+
+
+def resolve_inputs(paths: list[Path], detect: Callable[[bytes, str], str]) -> ResolvedInputs:
+    """Expand files, directories (recursively, sorted) and snapshots into described input files."""
+    resolved = ResolvedInputs()
+    seen: set[Path] = set()
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"input not found: {path}")
+        if is_snapshot(path):
+            snapshot = Snapshot.open(path)
+            identity = snapshot.identity()
+            if not identity.get("complete"):
+                raise ValueError(f"snapshot {path} is incomplete: finish it with `lifeqa pull` before building")
+            resolved.snapshots.append({"path": str(path.resolve()), **identity})
+            for data_file in snapshot.data_files():
+                resolved.files.append(describe_file(data_file, detect, str(path.resolve()), identity.get("release")))
+                seen.add(data_file.resolve())
+            continue
+        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for candidate in candidates:
+            if candidate.resolve() in seen or any(part.startswith(".") for part in candidate.parts[-1:]):
+                continue
+            seen.add(candidate.resolve())
+            if is_documentation(candidate):
+                resolved.skipped.append({"path": str(candidate.resolve()), "reason": "documentation, not data"})
+                continue
+            resolved.files.append(describe_file(candidate, detect))
+    if not resolved.files:
+        raise ValueError(f"no input files found in {[str(p) for p in paths]}")
+    return resolved

@@ -1,0 +1,309 @@
+"""UniProtQA build: UniProt files -> bronze -> silver -> gold QA pairs, every record accounted for.
+
+Stages (each a DataFrame -> DataFrame function; rejects carried alongside):
+  parse      files / flat-file records -> uniprot_bronze (one row per entry)
+  dedupe     one row per accession: the highest entry version wins
+  normalize  sequence normalized and checked, answers cleaned -> uniprot_silver
+  qa         templates -> uniprotqa_gold rows with their split
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from etl.build.files import open_content, unterminated_tail_offset
+from etl.build.inputs import UNKNOWN, InputFile, ResolvedInputs
+from etl.build.run import DatasetSpec
+from etl.build.steps import Step, accepted, apply_step, rejected, with_reject_fields
+from etl.config import UniProtQAConfig
+from etl.normalize.sequences import normalize_sequence
+from etl.parse.uniprot import FLAT, flat_record_accession, parse_entries, parse_flat_record, parse_record
+from etl.qa.templates import UNIPROT_ANSWERS, generate_qa
+from etl.quality.rejects import Rejected
+from etl.release.card import CardInfo
+from etl.schema import table
+from etl.split import split_by_key_hash
+
+SOURCE = "uniprot"
+HADOOP_TEXT_INPUT = "org.apache.hadoop.mapreduce.lib.input.TextInputFormat"
+FLAT_RECORD_DELIMITER = "\n//\n"
+
+
+def bronze_row(fields: dict, origin_file: str, record_index: int, source_format: str, release: str | None) -> dict:
+    return {**fields, "source_format": source_format, "origin_file": origin_file,
+            "record_index": record_index, "source_release": release}
+
+
+class ParseUniProtFile(Step):
+    """A whole file (gzip flat file, XML, JSON, JSON lines) -> one bronze row or reject per entry."""
+
+    stage, source, output = "parse", SOURCE, "uniprot_bronze"
+
+    def process(self, record: dict):
+        path, index = record["path"], 0
+        with open_content(path, record["compressed"]) as stream:
+            for index, accession, result in parse_entries(stream, record["format"]):
+                if isinstance(result, Rejected):
+                    yield self.reject_row(result, accession, f"{path}#{index}")
+                else:
+                    yield bronze_row(result, path, index, record["format"], record["release"])
+
+    def record_id(self, record: dict) -> str | None:
+        return None
+
+    def origin(self, record: dict) -> str:
+        return f"{record['path']}#0"
+
+
+class ParseFlatRecord(Step):
+    """One flat-file record cut out by Hadoop's text input -> one bronze row."""
+
+    stage, source, output = "parse", SOURCE, "uniprot_bronze"
+
+    def process(self, record: dict):
+        text = record["text"].strip("\n")
+        if record["truncated"]:
+            raise Rejected("truncated_input", "file ends before the record's // line")
+        if text.endswith("\n//"):  # the last record of a file without a final newline
+            text = text[: -len("\n//")]
+        fields = parse_record(parse_flat_record, text)
+        if isinstance(fields, Rejected):
+            raise fields
+        yield bronze_row(fields, record["origin_file"], record["record_index"], FLAT, record["release"])
+
+    def record_id(self, record: dict) -> str | None:
+        return flat_record_accession(record["text"])
+
+
+class NormalizeUniProtEntry(Step):
+    """Bronze entry -> silver: the sequence normalized and checked, every field's answer rendered."""
+
+    stage, source, output = "normalize", SOURCE, "uniprot_silver"
+
+    def __init__(self, config: UniProtQAConfig):
+        super().__init__()
+        self.config = config
+
+    def record_id(self, record: dict) -> str | None:
+        return record.get("accession")
+
+    def process(self, record: dict):
+        if self.config.selection.reviewed_only and not record.get("reviewed"):
+            raise Rejected("not_reviewed", "TrEMBL entry; selection.reviewed_only is set")
+        sequence = normalize_sequence(record.get("sequence"), record.get("declared_length"),
+                                      record.get("declared_crc64"), self.config.sequence)
+        answers = {f"answer_{name}": render(record, self.config.text) for name, render in UNIPROT_ANSWERS.items()}
+        yield {
+            "accession": record["accession"],
+            "entry_name": record.get("entry_name"),
+            "reviewed": record.get("reviewed"),
+            "organism": record.get("organism"),
+            "taxon_id": record.get("taxon_id"),
+            "sequence": sequence.sequence,
+            "sequence_sha256": sequence.sha256,
+            "sequence_length": sequence.length,
+            **answers,
+            "entry_version": record.get("entry_version"),
+            "source_release": record.get("source_release"),
+            "origin_file": record["origin_file"],
+            "record_index": record["record_index"],
+        }
+
+
+def silver_answer(record: dict, _policy, field: str) -> str | None:
+    """Silver rows hold every field's answer already rendered and cleaned."""
+    return record.get(f"answer_{field}")
+
+
+SILVER_ANSWERS = {name: partial(silver_answer, field=name) for name in UNIPROT_ANSWERS}
+
+
+class GenerateUniProtQA(Step):
+    """Silver entry -> one gold QA row per template whose field the entry has, with its split."""
+
+    stage, source, output = "qa", SOURCE, "uniprotqa_gold"
+
+    def __init__(self, config: UniProtQAConfig):
+        super().__init__()
+        self.config = config
+
+    def record_id(self, record: dict) -> str | None:
+        return record.get("accession")
+
+    def process(self, record: dict):
+        pairs = generate_qa(record, self.config.templates, SILVER_ANSWERS, self.config.text)
+        if not pairs:
+            asked = ", ".join(sorted({t.field for t in self.config.templates}))
+            raise Rejected("no_qa_fields", f"entry has none of: {asked}")
+        split = split_by_key_hash(str(record[self.config.split.group_by]), self.config.split)
+        for pair in pairs:
+            yield {
+                "accession": record["accession"],
+                "sequence": record["sequence"],
+                "sequence_sha256": record["sequence_sha256"],
+                **pair,
+                "reviewed": bool(record.get("reviewed")),
+                "organism": record.get("organism"),
+                "taxon_id": record.get("taxon_id"),
+                "entry_version": record.get("entry_version"),
+                "source_release": record.get("source_release"),
+                "split": split,
+            }
+
+
+# ---------------------------------------------------------------- Spark stages
+
+
+@dataclass
+class StageResult:
+    """A stage's reject-carrying output, persisted so that its counts and its two halves reuse one run."""
+
+    name: str
+    df: object
+    records_in: int
+    records_out: int
+    rejected: dict[str, int]
+
+    def as_manifest(self) -> dict:
+        return {"records_in": self.records_in, "records_out": self.records_out,
+                "rejected": dict(sorted(self.rejected.items())), "rejected_total": sum(self.rejected.values())}
+
+
+def finish_stage(name: str, df, records_in: int | None = None, unit_column: str | None = None) -> StageResult:
+    """Persist a stage's output and count it: records out (distinct `unit_column` when one input
+    record makes several rows) and rejects by reason."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    by_reason = {row["reject_reason"]: row["count"] for row in df.groupBy("reject_reason").count().collect()}
+    kept = df.filter(F.col("reject_reason").isNull())
+    records_out = kept.select(unit_column).distinct().count() if unit_column else by_reason.get(None, 0)
+    rejects = {reason: count for reason, count in by_reason.items() if reason is not None}
+    if records_in is None:
+        records_in = records_out + sum(rejects.values())
+    return StageResult(name, df, records_in, records_out, rejects)
+
+
+def flat_records_df(spark, file: InputFile):
+    """A plain flat file split across partitions by Hadoop's text input, records cut at `\\n//\\n`."""
+    from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
+
+    rdd = spark.sparkContext.newAPIHadoopFile(
+        file.path, HADOOP_TEXT_INPUT, "org.apache.hadoop.io.LongWritable", "org.apache.hadoop.io.Text",
+        conf={"textinputformat.record.delimiter": FLAT_RECORD_DELIMITER},
+    )
+    tail = unterminated_tail_offset(file.path)
+    path, release = file.path, file.release
+    rows = (rdd.filter(lambda kv: kv[1].strip())
+               .zipWithIndex()
+               .map(lambda item: (path, item[1], item[0][1], item[0][0] == tail, release)))
+    schema = StructType([
+        StructField("origin_file", StringType(), False), StructField("record_index", LongType(), False),
+        StructField("text", StringType(), False), StructField("truncated", BooleanType(), False),
+        StructField("release", StringType(), True),
+    ])
+    return spark.createDataFrame(rows, schema)
+
+
+def files_df(spark, files: list[InputFile]):
+    """One row per file, one file per partition: a file read as a stream is one task."""
+    from pyspark.sql.types import BooleanType, StringType, StructField, StructType
+
+    schema = StructType([
+        StructField("path", StringType(), False), StructField("format", StringType(), False),
+        StructField("compressed", BooleanType(), False), StructField("release", StringType(), True),
+    ])
+    rows = [(f.path, f.format, f.compressed, f.release) for f in files]
+    return spark.createDataFrame(rows, schema).repartition(max(1, len(rows)))
+
+
+def unknown_format_rejects(spark, files: list[InputFile]):
+    """Files whose content is no UniProt format: one reject each, in the stage's reject shape."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    schema = with_reject_fields(table("uniprot_bronze").arrow())
+    rows = [{name: None for name in schema.names} | Step.reject_row(
+        Rejected("unknown_format", f.detail), None, f"{f.path}#0") for f in files]
+    return spark.createDataFrame(rows, from_arrow_schema(schema))
+
+
+def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
+    plain_flat = [f for f in inputs.files if f.format == FLAT and not f.compressed]
+    streamed = [f for f in inputs.files if f not in plain_flat and f.format != UNKNOWN]
+    unknown = [f for f in inputs.files if f.format == UNKNOWN]
+    parts = [apply_step(flat_records_df(spark, f), ParseFlatRecord()) for f in plain_flat]
+    if streamed:
+        parts.append(apply_step(files_df(spark, streamed), ParseUniProtFile()))
+    if unknown:
+        parts.append(unknown_format_rejects(spark, unknown))
+    df = parts[0]
+    for part in parts[1:]:
+        df = df.unionByName(part)
+    return finish_stage("parse", df)
+
+
+def dedupe_stage(bronze: StageResult) -> StageResult:
+    """One entry per accession: the highest entry version, then the first input in path order.
+
+    The same entry often arrives twice (a flat file and an XML download, two
+    pages of a pull); the duplicate goes to rejects, naming the copy that was kept."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    entries = accepted(bronze.df, table("uniprot_bronze"))
+    order = Window.partitionBy("accession").orderBy(
+        F.col("entry_version").desc_nulls_last(), "origin_file", "record_index")
+    ranked = (entries.withColumn("_rank", F.row_number().over(order))
+                     .withColumn("_kept_origin", F.first(F.concat_ws("#", "origin_file", "record_index")).over(order))
+                     .withColumn("_kept_version", F.first("entry_version").over(order)))
+    is_duplicate = F.col("_rank") > 1
+    df = ranked.select(
+        *[F.when(~is_duplicate, F.col(c)).alias(c) for c in table("uniprot_bronze").names],
+        F.when(is_duplicate, F.lit("duplicate_accession")).alias("reject_reason"),
+        F.when(is_duplicate, F.concat(F.lit("kept "), F.col("_kept_origin"), F.lit(" (entry version "),
+                                      F.coalesce(F.col("_kept_version").cast("string"), F.lit("?")), F.lit(")")))
+         .alias("reject_detail"),
+        F.when(is_duplicate, F.col("accession")).alias("reject_record_id"),
+        F.when(is_duplicate, F.concat_ws("#", "origin_file", "record_index")).alias("reject_origin"),
+    )
+    return finish_stage("dedupe", df, records_in=bronze.records_out)
+
+
+def build_uniprotqa(spark, inputs: ResolvedInputs, config: UniProtQAConfig):
+    """Run every stage; return (gold DataFrame, rejects DataFrame, [StageResult])."""
+    bronze = parse_stage(spark, inputs)
+    deduped = dedupe_stage(bronze)
+    silver = finish_stage("normalize", apply_step(accepted(deduped.df, table("uniprot_bronze")),
+                                                  NormalizeUniProtEntry(config)), records_in=deduped.records_out)
+    gold = finish_stage("qa", apply_step(accepted(silver.df, table("uniprot_silver")), GenerateUniProtQA(config)),
+                        records_in=silver.records_out, unit_column="accession")
+    stages = [bronze, deduped, silver, gold]
+    rejects = None
+    for stage in stages:
+        part = rejected(stage.df, stage.name, SOURCE)
+        rejects = part if rejects is None else rejects.unionByName(part)
+    return accepted(gold.df, table("uniprotqa_gold")), rejects, stages
+
+
+def uniprotqa_spec(config: UniProtQAConfig) -> DatasetSpec:
+    return DatasetSpec(
+        name=config.dataset,
+        gold_table="uniprotqa_gold",
+        sort_keys=["accession", "field"],
+        build=build_uniprotqa,
+        card=CardInfo(
+            pretty_name=config.release.pretty_name or config.dataset,
+            license=config.release.license,
+            summary=("Protein question-answer pairs in the shape of UniProtQA (BioMedGPT-10B): for each "
+                     "UniProtKB entry, one question per field it has (function, official names, protein "
+                     "family, subcellular locations), answered from the entry's own annotation, with the "
+                     "protein sequence."),
+            attribution=("Source: UniProtKB, (c) the UniProt Consortium, licensed CC BY 4.0 "
+                         "(https://www.uniprot.org/help/license). Answers are UniProt's annotation text with "
+                         "evidence tags and citations removed. Cite UniProt: The UniProt Consortium, "
+                         "UniProt: the Universal Protein Knowledgebase, Nucleic Acids Res."),
+            tags=["biology", "proteins", "uniprot", "question-answering"],
+        ),
+    )
