@@ -29,3 +29,20 @@ def spark():
     session = get_spark(master="local[2]", app_name="lifeqa-tests")
     yield session
     session.stop()
+
+
+def build_release(dataset: str, out: Path, *extra: str) -> Path:
+    """Run `lifeqa build DATASET` in-process (sharing the test SparkSession) and insist it succeeds."""
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+
+    result = CliRunner().invoke(app, ["build", dataset, "--out", str(out), "--master", "local[2]", *extra])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def uniprotqa_release(tmp_path_factory, spark) -> Path:
+    """UniProtQA built by `lifeqa build uniprotqa` from the bundled sample."""
+    return build_release("uniprotqa", tmp_path_factory.mktemp("releases") / "uniprotqa")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from Bio.SeqUtils.CheckSum import crc64
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from etl.quality.rejects import Rejected
 
@@ -25,6 +25,9 @@ _LAYOUT = re.compile(r"[\s\d]+")
 
 class SequencePolicy(BaseModel):
     """What to do with a sequence; the `sequence:` section of a pipeline config."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
     ambiguous: Literal["keep", "replace", "reject"] = Field(
         "keep", description="B, Z, J, X: keep as is, replace by `replace_with`, or reject the entry")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 _EVIDENCE = re.compile(r"\s*\{ECO:[^{}]*\}")
 _CITATION = re.compile(r"\s*\((?:\s*(?:PubMed:\d+|Ref\.\d+|DOI:[^,()\s]+)\s*,?)+\)")
@@ -16,10 +16,15 @@ _QUALIFIER = re.compile(r"\s*\((?:By similarity|Probable|Potential)\)")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:])")
 _REPEATED_PERIOD = re.compile(r"\.(\s*\.)+")
 _WHITESPACE = re.compile(r"\s+")
+_BRACKETED_MOLECULE = re.compile(r"\[([^\]]+)\]: ")
+_SENTENCE_END = re.compile(r"(?<=\.)\s+(?=[A-Z])")
 
 
 class TextPolicy(BaseModel):
     """How answers are cleaned and rendered; the `text:` section of a pipeline config."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
     strip_citations: bool = Field(True, description="drop (PubMed:123, Ref.4) citation brackets")
     strip_qualifiers: bool = Field(True, description="drop (By similarity), (Probable), (Potential)")
@@ -63,8 +68,15 @@ def function_answer(entry: dict, policy: TextPolicy) -> str | None:
 
 
 def family_answer(entry: dict, policy: TextPolicy) -> str | None:
-    """UniProt's own sentence, e.g. `Belongs to the endoribonuclease YbeY family.`"""
-    return clean_text(entry.get("family"), policy)
+    """UniProt's own sentence, e.g. `Belongs to the endoribonuclease YbeY family.`
+
+    Older entries also list domains under SIMILARITY (`Contains 1 SH2 domain.`);
+    those say what the protein contains, not its family, and are left out."""
+    text = clean_text(entry.get("family"), policy)
+    if not text:
+        return None
+    kept = [s for s in _SENTENCE_END.split(text) if s and not s.startswith("Contains ")]
+    return " ".join(kept) or None
 
 
 def names_answer(entry: dict, policy: TextPolicy) -> str | None:
@@ -96,5 +108,5 @@ def location_answer(entry: dict, policy: TextPolicy) -> str | None:
             names.append(name)
     sentences = [f"{molecule}: " * bool(molecule) + "; ".join(names) + "." for molecule, names in groups.items()]
     if policy.location_notes and entry.get("subcellular_location_note"):
-        sentences.append(entry["subcellular_location_note"])
+        sentences.append(_BRACKETED_MOLECULE.sub(r"\1: ", entry["subcellular_location_note"]))
     return clean_text(" ".join(sentences), policy)

@@ -1,0 +1,79 @@
+"""`lifeqa build uniprotqa` end to end, through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+from typer.testing import CliRunner
+
+from conftest import build_release
+from etl.cli import app
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory, spark, shared_data):
+    return build_release("uniprotqa", tmp_path_factory.mktemp("rel") / "all", "--input", str(shared_data / "uniprot"),
+                         "--version", "2026.1")
+
+
+def test_release_loads_with_datasets(everything):
+    ds = datasets.load_dataset(str(everything))
+    assert set(ds) == {"train", "validation", "test"}
+    assert len(ds["train"]) > len(ds["test"]) > 0
+    assert set(ds["train"].unique("question")) == {
+        "What is the function of this protein?", "What are the official names of this protein?",
+        "What is the protein family that this protein belongs to?",
+        "What are the subcellular locations of this protein?"}
+    rejects = datasets.load_dataset(str(everything), "rejects")["rejects"]
+    assert all(rejects["reason"]) and all(rejects["origin"])
+
+
+def test_manifest_counts_reconcile(everything):
+    manifest = json.loads((everything / "manifest.json").read_text())
+    counts = manifest["counts"]
+    assert manifest["version"] == "2026.1" and manifest["reconciled"]
+    assert counts["records_in"] == counts["records_released"] + counts["records_rejected"] == 323
+    assert sum(i["records"] for i in manifest["inputs"]) == counts["records_in"]
+    assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    ds = datasets.load_dataset(str(everything))
+    accessions = {a for split in ds.values() for a in split["accession"]}
+    assert len(accessions) == counts["records_released"]
+    assert sum(len(split) for split in ds.values()) == counts["rows"]
+
+
+def test_rebuild_is_identical_and_never_overwrites_without_force(everything, shared_data, tmp_path):
+    runner = CliRunner()
+    args = ["build", "uniprotqa", "--input", str(shared_data / "uniprot"), "--master", "local[2]"]
+    refused = runner.invoke(app, [*args, "--out", str(everything)])
+    assert refused.exit_code == 1 and "--force" in refused.output
+    again = build_release("uniprotqa", tmp_path / "again", "--input", str(shared_data / "uniprot"))
+    first = json.loads((everything / "manifest.json").read_text())
+    second = json.loads((again / "manifest.json").read_text())
+    assert first["content_sha256"] == second["content_sha256"]
+    assert first["files"] == second["files"]
+    forced = runner.invoke(app, [*args, "--out", str(again), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert json.loads((again / "manifest.json").read_text())["content_sha256"] == first["content_sha256"]
+
+
+def test_reject_flood_fails_and_writes_nothing(shared_data, tmp_path):
+    config = tmp_path / "strict.yaml"
+    config.write_text("quality:\n  max_reject_fraction: 0.05\n")
+    out = tmp_path / "flood"
+    result = CliRunner().invoke(app, ["build", "uniprotqa", "--input", str(shared_data / "uniprot"),
+                                      "--config", str(config), "--out", str(out), "--master", "local[2]"])
+    assert result.exit_code == 1
+    assert "max_reject_fraction" in result.output and "unsupported_legacy_format" in result.output
+    assert not out.exists() and list(tmp_path.iterdir()) == [config]
+
+
+def test_default_build_reads_the_bundled_sample(uniprotqa_release):
+    manifest = json.loads((uniprotqa_release / "manifest.json").read_text())
+    assert all("/etl/sample/uniprot/" in i["path"] for i in manifest["inputs"])
+    assert manifest["counts"]["records_released"] > 250
+    card = (uniprotqa_release / "README.md").read_text()
+    assert "license: cc-by-4.0" in card and "UniProt Consortium" in card
