@@ -16,6 +16,14 @@ build_app = typer.Typer(help="Build a dataset release from source files or snaps
 app.add_typer(build_app, name="build")
 build_app.command("uniprotqa")(build_commands.uniprotqa)
 
+from etl.sources.commands import pull_app  # noqa: E402
+
+app.add_typer(pull_app, name="pull")
+
+from etl.embed.commands import embed  # noqa: E402
+
+app.command()(embed)
+
 
 @app.command()
 def version() -> None:

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 DEFAULT_MASTER = "local[*]"
 
 
-def spark_conf(master: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+QUIET_LOG4J = Path(__file__).resolve().parent / "resources" / "log4j2-quiet.properties"
+
+
+def spark_conf(master: str | None = None, extra: dict[str, str] | None = None,
+               verbose: bool = False) -> dict[str, str]:
     conf = {
         "spark.master": master or DEFAULT_MASTER,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -31,6 +36,9 @@ def spark_conf(master: str | None = None, extra: dict[str, str] | None = None) -
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
         "spark.hadoop.parquet.enable.summary-metadata": "false",
     }
+    if not verbose:
+        # Set before the JVM starts, so even Spark's start-up warnings stay quiet.
+        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{QUIET_LOG4J}"
     if conf["spark.master"].startswith("local"):
         # Workers must run the interpreter that has lifeqa installed.
         conf["spark.pyspark.python"] = sys.executable
@@ -49,8 +57,11 @@ def get_spark(
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if (master or DEFAULT_MASTER).startswith("local"):
+        # A local run needs no routable address; this also silences Spark's loopback warning.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name)
-    for key, value in spark_conf(master, extra_conf).items():
+    for key, value in spark_conf(master, extra_conf, verbose).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("INFO" if verbose else "ERROR")

@@ -43,6 +43,12 @@ def build_release(dataset: str, out: Path, *extra: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def build(spark):
+    """`build(dataset, out, *extra_args) -> out`: a release built through the CLI."""
+    return build_release
+
+
+@pytest.fixture(scope="session")
 def uniprotqa_release(tmp_path_factory, spark) -> Path:
     """UniProtQA built by `lifeqa build uniprotqa` from the bundled sample."""
     return build_release("uniprotqa", tmp_path_factory.mktemp("releases") / "uniprotqa")

@@ -31,13 +31,14 @@ BUILD_ERRORS = (ConfigError, FileNotFoundError, ReleaseExistsError, RejectFloodE
 
 def summary_tables(manifest: dict) -> list[Table]:
     stages = Table(title=f"{manifest['dataset']} {manifest['version']}: records per stage")
-    for column in ("stage", "in", "out", "rejected"):
+    for column in ("stage", "in", "out", "rejected", "seconds"):
         stages.add_column(column, justify="left" if column == "stage" else "right")
     for name, stage in manifest["stages"].items():
-        stages.add_row(name, str(stage["records_in"]), str(stage["records_out"]), str(stage["rejected_total"]))
+        stages.add_row(name, str(stage["records_in"]), str(stage["records_out"]), str(stage["rejected_total"]),
+                       f"{stage['seconds']:.1f}")
     counts = manifest["counts"]
     stages.add_row("[bold]total", str(counts["records_in"]), str(counts["records_released"]),
-                   str(counts["records_rejected"]))
+                   str(counts["records_rejected"]), "")
     reasons = Table(title="rejected by reason")
     reasons.add_column("reason")
     reasons.add_column("records", justify="right")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,6 +32,8 @@ class DatasetSpec:
     card: CardInfo
     build: Callable  # (spark, ResolvedInputs, config) -> (gold df, rejects df, [StageResult])
     on_stage: Callable[[str], None] = field(default=lambda name: None)
+    # (gold df) -> lines for the card's licence list, for datasets whose rows carry their own licence
+    licenses: Callable | None = None
 
 
 def utc_now() -> str:
@@ -122,5 +124,6 @@ def run_build(spec: DatasetSpec, spark, inputs: ResolvedInputs, config, out: Pat
             "content_sha256": files_sha256(data_files, staging),
         }
         write_json(staging / "manifest.json", manifest)
-        (staging / "README.md").write_text(render_card(spec.card, manifest))
+        card = replace(spec.card, licenses_detail=spec.licenses(gold)) if spec.licenses else spec.card
+        (staging / "README.md").write_text(render_card(card, manifest))
     return manifest

@@ -9,13 +9,15 @@ Stages (each a DataFrame -> DataFrame function; rejects carried alongside):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
 from functools import partial
 
 from etl.build.files import open_content, unterminated_tail_offset
 from etl.build.inputs import UNKNOWN, InputFile, ResolvedInputs
 from etl.build.run import DatasetSpec
-from etl.build.steps import Step, accepted, apply_step, rejected, with_reject_fields
+from etl.build.common import StageResult, all_rejects, files_df, finish_stage, reject_duplicates, union_all,
+                              unknown_format_rejects
+from etl.build.steps import Step, accepted, apply_step
 from etl.config import UniProtQAConfig
 from etl.normalize.sequences import normalize_sequence
 from etl.parse.uniprot import FLAT, flat_record_accession, parse_entries, parse_flat_record, parse_record
@@ -155,37 +157,6 @@ class GenerateUniProtQA(Step):
 # ---------------------------------------------------------------- Spark stages
 
 
-@dataclass
-class StageResult:
-    """A stage's reject-carrying output, persisted so that its counts and its two halves reuse one run."""
-
-    name: str
-    df: object
-    records_in: int
-    records_out: int
-    rejected: dict[str, int]
-
-    def as_manifest(self) -> dict:
-        return {"records_in": self.records_in, "records_out": self.records_out,
-                "rejected": dict(sorted(self.rejected.items())), "rejected_total": sum(self.rejected.values())}
-
-
-def finish_stage(name: str, df, records_in: int | None = None, unit_column: str | None = None) -> StageResult:
-    """Persist a stage's output and count it: records out (distinct `unit_column` when one input
-    record makes several rows) and rejects by reason."""
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
-    df = df.persist(StorageLevel.MEMORY_AND_DISK)
-    by_reason = {row["reject_reason"]: row["count"] for row in df.groupBy("reject_reason").count().collect()}
-    kept = df.filter(F.col("reject_reason").isNull())
-    records_out = kept.select(unit_column).distinct().count() if unit_column else by_reason.get(None, 0)
-    rejects = {reason: count for reason, count in by_reason.items() if reason is not None}
-    if records_in is None:
-        records_in = records_out + sum(rejects.values())
-    return StageResult(name, df, records_in, records_out, rejects)
-
-
 def flat_records_df(spark, file: InputFile):
     """A plain flat file split across partitions by Hadoop's text input, records cut at `\\n//\\n`."""
     from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
@@ -207,28 +178,6 @@ def flat_records_df(spark, file: InputFile):
     return spark.createDataFrame(rows, schema)
 
 
-def files_df(spark, files: list[InputFile]):
-    """One row per file, one file per partition: a file read as a stream is one task."""
-    from pyspark.sql.types import BooleanType, StringType, StructField, StructType
-
-    schema = StructType([
-        StructField("path", StringType(), False), StructField("format", StringType(), False),
-        StructField("compressed", BooleanType(), False), StructField("release", StringType(), True),
-    ])
-    rows = [(f.path, f.format, f.compressed, f.release) for f in files]
-    return spark.createDataFrame(rows, schema).repartition(max(1, len(rows)))
-
-
-def unknown_format_rejects(spark, files: list[InputFile]):
-    """Files whose content is no UniProt format: one reject each, in the stage's reject shape."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    schema = with_reject_fields(table("uniprot_bronze").arrow())
-    rows = [{name: None for name in schema.names} | Step.reject_row(
-        Rejected("unknown_format", f.detail), None, f"{f.path}#0") for f in files]
-    return spark.createDataFrame(rows, from_arrow_schema(schema))
-
-
 def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
     plain_flat = [f for f in inputs.files if f.format == FLAT and not f.compressed]
     streamed = [f for f in inputs.files if f not in plain_flat and f.format != UNKNOWN]
@@ -237,11 +186,8 @@ def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
     if streamed:
         parts.append(apply_step(files_df(spark, streamed), ParseUniProtFile()))
     if unknown:
-        parts.append(unknown_format_rejects(spark, unknown))
-    df = parts[0]
-    for part in parts[1:]:
-        df = df.unionByName(part)
-    return finish_stage("parse", df)
+        parts.append(unknown_format_rejects(spark, unknown, "uniprot_bronze"))
+    return finish_stage("parse", union_all(parts))
 
 
 def dedupe_stage(bronze: StageResult) -> StageResult:
@@ -249,25 +195,14 @@ def dedupe_stage(bronze: StageResult) -> StageResult:
 
     The same entry often arrives twice (a flat file and an XML download, two
     pages of a pull); the duplicate goes to rejects, naming the copy that was kept."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    entries = accepted(bronze.df, table("uniprot_bronze"))
-    order = Window.partitionBy("accession").orderBy(
-        F.col("entry_version").desc_nulls_last(), "origin_file", "record_index")
-    ranked = (entries.withColumn("_rank", F.row_number().over(order))
-                     .withColumn("_kept_origin", F.first(F.concat_ws("#", "origin_file", "record_index")).over(order))
-                     .withColumn("_kept_version", F.first("entry_version").over(order)))
-    is_duplicate = F.col("_rank") > 1
-    df = ranked.select(
-        *[F.when(~is_duplicate, F.col(c)).alias(c) for c in table("uniprot_bronze").names],
-        F.when(is_duplicate, F.lit("duplicate_accession")).alias("reject_reason"),
-        F.when(is_duplicate, F.concat(F.lit("kept "), F.col("_kept_origin"), F.lit(" (entry version "),
-                                      F.coalesce(F.col("_kept_version").cast("string"), F.lit("?")), F.lit(")")))
-         .alias("reject_detail"),
-        F.when(is_duplicate, F.col("accession")).alias("reject_record_id"),
-        F.when(is_duplicate, F.concat_ws("#", "origin_file", "record_index")).alias("reject_origin"),
-    )
+    version_note = F.concat(F.lit(" (entry version "), F.coalesce(F.col("entry_version").cast("string"), F.lit("?")),
+                            F.lit(")"))
+    df = reject_duplicates(
+        accepted(bronze.df, table("uniprot_bronze")), table("uniprot_bronze").names, ["accession"],
+        [F.col("entry_version").desc_nulls_last(), "origin_file", "record_index"],
+        F.lit("duplicate_accession"), F.col("accession"), version_note)
     return finish_stage("dedupe", df, records_in=bronze.records_out)
 
 
@@ -280,11 +215,7 @@ def build_uniprotqa(spark, inputs: ResolvedInputs, config: UniProtQAConfig):
     gold = finish_stage("qa", apply_step(accepted(silver.df, table("uniprot_silver")), GenerateUniProtQA(config)),
                         records_in=silver.records_out, unit_column="accession")
     stages = [bronze, deduped, silver, gold]
-    rejects = None
-    for stage in stages:
-        part = rejected(stage.df, stage.name, SOURCE)
-        rejects = part if rejects is None else rejects.unionByName(part)
-    return accepted(gold.df, table("uniprotqa_gold")), rejects, stages
+    return accepted(gold.df, table("uniprotqa_gold")), all_rejects(stages, SOURCE), stages
 
 
 def uniprotqa_spec(config: UniProtQAConfig) -> DatasetSpec:

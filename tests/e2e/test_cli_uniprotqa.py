@@ -8,15 +8,14 @@ import datasets
 import pytest
 from typer.testing import CliRunner
 
-from conftest import build_release
 from etl.cli import app
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def everything(tmp_path_factory, spark, shared_data):
-    return build_release("uniprotqa", tmp_path_factory.mktemp("rel") / "all", "--input", str(shared_data / "uniprot"),
+def everything(tmp_path_factory, build, shared_data):
+    return build("uniprotqa", tmp_path_factory.mktemp("rel") / "all", "--input", str(shared_data / "uniprot"),
                          "--version", "2026.1")
 
 
@@ -45,12 +44,12 @@ def test_manifest_counts_reconcile(everything):
     assert sum(len(split) for split in ds.values()) == counts["rows"]
 
 
-def test_rebuild_is_identical_and_never_overwrites_without_force(everything, shared_data, tmp_path):
+def test_rebuild_is_identical_and_never_overwrites_without_force(everything, build, shared_data, tmp_path):
     runner = CliRunner()
     args = ["build", "uniprotqa", "--input", str(shared_data / "uniprot"), "--master", "local[2]"]
     refused = runner.invoke(app, [*args, "--out", str(everything)])
     assert refused.exit_code == 1 and "--force" in refused.output
-    again = build_release("uniprotqa", tmp_path / "again", "--input", str(shared_data / "uniprot"))
+    again = build("uniprotqa", tmp_path / "again", "--input", str(shared_data / "uniprot"))
     first = json.loads((everything / "manifest.json").read_text())
     second = json.loads((again / "manifest.json").read_text())
     assert first["content_sha256"] == second["content_sha256"]

@@ -1,0 +1,285 @@
+"""PubChemQA build: PubChem files -> bronze records -> normalized molecules joined to their
+descriptions on CID -> gold QA pairs, every record accounted for.
+
+The unit of accounting is the record `iter_pubchem_records` yields (a description, a
+structure, a title, or an unreadable record). All kinds travel in one DataFrame, so
+each stage's records in = records out + rejected, and the next stage reads what the
+last one kept:
+
+  parse      files -> pubchem_bronze (one row per yielded record, unreadable ones rejected)
+  dedupe     one structure and one title per CID (duplicate_structure, duplicate_title)
+  normalize  structures -> normalized molecules (MoleculePolicy) -> pubchem_molecules
+  join       on CID: descriptions get their molecule and the CID's names; a description
+             without a molecule, or a structure / title without a description, is rejected
+  clean      descriptions -> answers (DescriptionPolicy); identical answers of one CID kept
+             once (duplicate_description)
+  qa         structures and titles whose CID kept no description are rejected; what is
+             left is released: the QA pairs and the structures and titles they use
+"""
+
+from __future__ import annotations
+
+from etl.build.common import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates,
+                              reject_rows_where, union_all, unknown_format_rejects)
+from etl.build.files import open_content
+from etl.build.inputs import UNKNOWN, ResolvedInputs
+from etl.build.run import DatasetSpec
+from etl.build.steps import Step, accepted, apply_step
+from etl.config import PubChemQAConfig
+from etl.normalize.descriptions import clean_description
+from etl.normalize.molecules import MoleculeNormalizer
+from etl.parse.pubchem import iter_pubchem_records
+from etl.quality.rejects import Rejected
+from etl.release.card import CardInfo
+from etl.schema import table
+from etl.split import split_by_key_hash
+
+SOURCE = "pubchem"
+BRONZE, SILVER, GOLD = "pubchem_bronze", "pubchem_molecules", "pubchemqa_gold"
+# When a CID's structure arrives more than once, the richest source wins: PubChem's own
+# records (isomeric SMILES and PubChem's InChIKey) before bulk CID-SMILES, then ChEBI-20.
+STRUCTURE_SOURCE_RANK = {"sdf": 0, "pug_rest_json": 0, "pug_rest_csv": 0, "cid_smiles": 1, "chebi20_tsv": 2}
+
+
+class ParsePubChemFile(Step):
+    """A whole file of one PubChem format -> one bronze row or reject per record it yields."""
+
+    stage, source, output = "parse", SOURCE, BRONZE
+
+    def process(self, record: dict):
+        path = record["path"]
+        with open_content(path, record["compressed"]) as stream:
+            for parsed in iter_pubchem_records(stream, path, record["format"]):
+                origin = f"{path}#{parsed['record_index']}"
+                if parsed["kind"] == "reject":
+                    yield self.reject_row(Rejected(parsed["reason"], parsed["detail"] or ""),
+                                          parsed["record_id"], origin)
+                else:
+                    yield {**parsed, "source_format": record["format"], "origin_file": path,
+                           "source_release": record["release"]}
+
+    def origin(self, record: dict) -> str:
+        return f"{record['path']}#0"
+
+
+class NormalizeStructure(Step):
+    """Structure rows -> their normalized molecule; descriptions and titles pass unchanged."""
+
+    stage, source, output = "normalize", SOURCE, SILVER
+
+    def __init__(self, config: PubChemQAConfig):
+        super().__init__()
+        self.policy = config.molecules
+        self.normalizer: MoleculeNormalizer | None = None
+
+    def setup(self) -> None:
+        # The tautomer enumerator and the RDKit helpers are built once per Spark task.
+        self.normalizer = MoleculeNormalizer(self.policy)
+
+    def record_id(self, record: dict) -> str | None:
+        return str(record["cid"])
+
+    def process(self, record: dict):
+        if record["kind"] != "structure":
+            yield record
+            return
+        molecule = self.normalizer.normalize(record["smiles"])
+        yield {**record, "molecule_smiles": molecule.smiles, "molecule_inchikey": molecule.inchikey,
+               "heavy_atoms": molecule.heavy_atoms, "formula": molecule.formula,
+               "structure_changed": molecule.changed, "parent_taken": molecule.parent_taken}
+
+
+class CleanDescription(Step):
+    """Description rows -> their answer (names masked, word bounds); other kinds pass."""
+
+    stage, source, output = "clean", SOURCE, SILVER
+
+    def __init__(self, config: PubChemQAConfig):
+        super().__init__()
+        self.policy = config.descriptions
+
+    def record_id(self, record: dict) -> str | None:
+        return str(record["cid"])
+
+    def process(self, record: dict):
+        if record["kind"] == "description":
+            record = {**record, "answer": clean_description(record["text"], record["names"] or [], self.policy)}
+        yield record
+
+
+def split_key(row: dict, group_by: str) -> str:
+    if group_by == "inchikey_connectivity":
+        return row["inchikey"].split("-", 1)[0]
+    return str(row[group_by])
+
+
+class GeneratePubChemQA(Step):
+    """A released description -> its gold QA row with its split."""
+
+    stage, source, output = "qa", SOURCE, GOLD
+
+    def __init__(self, config: PubChemQAConfig):
+        super().__init__()
+        self.question, self.split = config.question, config.split
+
+    def process(self, record: dict):
+        row = {"cid": record["cid"], "smiles": record["molecule_smiles"], "inchikey": record["molecule_inchikey"],
+               "question": self.question, "answer": record["answer"],
+               **{key: record[key] for key in ("source_name", "source_id", "license_url", "license_note",
+                                               "source_release")}}
+        yield row | {"split": split_by_key_hash(split_key(row, self.split.group_by), self.split)}
+
+
+# ---------------------------------------------------------------- Spark stages
+
+
+def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
+    readable = [f for f in inputs.files if f.format != UNKNOWN]
+    unknown = [f for f in inputs.files if f.format == UNKNOWN]
+    parts = [apply_step(files_df(spark, readable), ParsePubChemFile())] if readable else []
+    if unknown:
+        parts.append(unknown_format_rejects(spark, unknown, BRONZE))
+    return finish_stage("parse", union_all(parts))
+
+
+def is_kind(kind: str):
+    from pyspark.sql import functions as F
+
+    return F.col("kind") == kind
+
+
+def dedupe_stage(bronze: StageResult) -> StageResult:
+    """One structure and one title per CID; every description goes on (its own group)."""
+    from pyspark.sql import functions as F
+
+    rank = F.create_map(*[F.lit(x) for pair in STRUCTURE_SOURCE_RANK.items() for x in pair])
+    own_group = F.when(is_kind("description"), F.concat_ws("#", "origin_file", "record_index"))
+    df = reject_duplicates(
+        accepted(bronze.df, table(BRONZE)), table(BRONZE).names, ["cid", "kind", own_group],
+        [F.coalesce(rank[F.col("source_format")], F.lit(9)), F.col("inchikey").isNull(), "origin_file",
+         "record_index"],
+        F.when(is_kind("structure"), F.lit("duplicate_structure")).otherwise(F.lit("duplicate_title")),
+        F.col("cid"))
+    return finish_stage("dedupe", df, records_in=bronze.records_out)
+
+
+def normalize_stage(deduped: StageResult, config: PubChemQAConfig) -> StageResult:
+    from pyspark.sql import functions as F
+
+    bronze = accepted(deduped.df, table(BRONZE))
+    silver_only = [c for c in table(SILVER).names if c not in table(BRONZE).names]
+    rows = bronze.select("*", *[F.lit(None).cast(table(SILVER).spark()[c].dataType).alias(c) for c in silver_only])
+    return finish_stage("normalize", apply_step(rows, NormalizeStructure(config)), records_in=deduped.records_out)
+
+
+def per_cid(kept, kind: str, **columns):
+    """One row per CID that has a kept record of `kind`, with `columns` of that record and a flag."""
+    from pyspark.sql import functions as F
+
+    return (kept.filter(is_kind(kind)).groupBy("cid")
+                .agg(F.lit(True).alias(f"_has_{kind}"),
+                     *[F.first(source, ignorenulls=True).alias(alias) for alias, source in columns.items()]))
+
+
+def join_stage(normalized: StageResult) -> StageResult:
+    """Descriptions meet their CID's molecule and names; what cannot be paired is rejected."""
+    from pyspark.sql import functions as F
+
+    kept = accepted(normalized.df, table(SILVER))
+    molecules = per_cid(kept, "structure", _smiles="molecule_smiles", _inchikey="molecule_inchikey",
+                        _heavy="heavy_atoms", _formula="formula", _changed="structure_changed",
+                        _parent="parent_taken", _structure_title="title")
+    titles = per_cid(kept, "title", _cid_title="title")
+    joined = (kept.join(molecules, "cid", "left").join(titles, "cid", "left")
+                  .join(per_cid(kept, "description"), "cid", "left"))
+    reason = (F.when(is_kind("description") & F.col("_has_structure").isNull(), F.lit("no_structure_for_cid"))
+               .when(~is_kind("description") & F.col("_has_description").isNull(), F.lit("no_description_for_cid"))
+               .when(is_kind("title") & F.col("_has_structure").isNull(), F.lit("no_structure_for_cid")))
+    detail = F.when(reason == "no_structure_for_cid", F.lit("no usable structure for this CID (none in the "
+                                                            "inputs, or rejected while normalizing)")) \
+              .otherwise(F.lit("no description of this CID in the inputs"))
+    described = is_kind("description")
+    names = F.filter(F.array_distinct(F.concat(F.coalesce("names", F.array()),
+                                               F.array("_cid_title", "_structure_title"))),
+                     lambda name: name.isNotNull())
+    attached = {"molecule_smiles": "_smiles", "molecule_inchikey": "_inchikey", "heavy_atoms": "_heavy",
+                "formula": "_formula", "structure_changed": "_changed", "parent_taken": "_parent"}
+    joined = joined.select(
+        *[c for c in joined.columns if c not in attached and c != "names"],
+        *[F.when(described, F.col(source)).otherwise(F.col(target)).alias(target) for target, source in attached.items()],
+        F.when(described, names).otherwise(F.col("names")).alias("names"))
+    df = reject_rows_where(joined, table(SILVER).names, reason, detail, F.col("cid"))
+    return finish_stage("join", df, records_in=normalized.records_out)
+
+
+def clean_stage(joined: StageResult, config: PubChemQAConfig) -> StageResult:
+    """Descriptions cleaned one by one; then an answer a CID already has is kept once, the
+    copy from the first source (by name, id, input) winning."""
+    from pyspark.sql import functions as F
+
+    cleaned = apply_step(accepted(joined.df, table(SILVER)), CleanDescription(config))
+    kept = accepted(cleaned, table(SILVER))
+    # Structures and titles are one per CID already; only descriptions can collide here.
+    deduped = reject_duplicates(
+        kept, table(SILVER).names, ["cid", "kind", "answer"],
+        [F.col("source_name").asc_nulls_last(), F.col("source_id").asc_nulls_last(), "origin_file", "record_index"],
+        F.lit("duplicate_description"), F.col("cid"))
+    rejected_by_step = cleaned.filter(F.col("reject_reason").isNotNull())
+    return finish_stage("clean", rejected_by_step.unionByName(deduped), records_in=joined.records_out)
+
+
+def release_stage(cleaned: StageResult) -> StageResult:
+    """Structures and titles are released with the descriptions that use them; those whose
+    CID lost every description while cleaning go to rejects."""
+    from pyspark.sql import functions as F
+
+    kept = accepted(cleaned.df, table(SILVER))
+    joined = kept.join(per_cid(kept, "description"), "cid", "left")
+    reason = F.when(~is_kind("description") & F.col("_has_description").isNull(), F.lit("no_description_for_cid"))
+    df = reject_rows_where(joined, table(SILVER).names, reason,
+                           F.lit("every description of this CID was rejected"), F.col("cid"))
+    return finish_stage("qa", df, records_in=cleaned.records_out)
+
+
+def build_pubchemqa(spark, inputs: ResolvedInputs, config: PubChemQAConfig):
+    """Run every stage; return (gold DataFrame, rejects DataFrame, [StageResult])."""
+    bronze = parse_stage(spark, inputs)
+    deduped = dedupe_stage(bronze)
+    normalized = normalize_stage(deduped, config)
+    joined = join_stage(normalized)
+    cleaned = clean_stage(joined, config)
+    released = release_stage(cleaned)
+    stages = [bronze, deduped, normalized, joined, cleaned, released]
+    descriptions = accepted(released.df, table(SILVER)).filter(is_kind("description"))
+    gold = accepted(apply_step(descriptions, GeneratePubChemQA(config)), table(GOLD))
+    return gold, all_rejects(stages, SOURCE), stages
+
+
+def depositor_licenses(gold) -> list[str]:
+    """'source name: licence URL' for every distinct pair among the released descriptions."""
+    pairs = gold.select("source_name", "license_url").distinct().collect()
+    return sorted(f"{row['source_name'] or 'unknown source'}: {row['license_url'] or 'no licence URL given'}"
+                  for row in pairs)
+
+
+def pubchemqa_spec(config: PubChemQAConfig) -> DatasetSpec:
+    return DatasetSpec(
+        name=config.dataset,
+        gold_table=GOLD,
+        sort_keys=["cid", "source_name", "source_id", "answer"],
+        build=build_pubchemqa,
+        licenses=depositor_licenses,
+        card=CardInfo(
+            pretty_name=config.release.pretty_name or config.dataset,
+            license=config.release.license,
+            summary=("Molecule question-answer pairs in the shape of PubChemQA (BioMedGPT-10B): for each "
+                     "distinct PubChem record description of a compound, the question "
+                     f"\"{config.question}\" answered by that description with the compound's names replaced "
+                     "by \"This molecule\" / \"The molecule\", with the normalized structure (SMILES, InChIKey)."),
+            attribution=("Source: PubChem (NCBI, https://pubchem.ncbi.nlm.nih.gov), public-domain data; each "
+                         "description keeps the terms of its depositor, named in the `source_name`, `source_id` "
+                         "and `license_url` columns of every row. Cite PubChem: Kim S. et al., PubChem 2025 "
+                         "update, Nucleic Acids Res. Depositors and their licences in this release:"),
+            tags=["chemistry", "molecules", "pubchem", "question-answering"],
+        ),
+    )
