@@ -1,27 +1,24 @@
-"""The `lifeqa` command line."""
+"""The `lifeqa` command line: build, pull, embed."""
 
 from __future__ import annotations
 
 import typer
 
 from etl.build import commands as build_commands
+from etl.embed.commands import embed
+from etl.sources.commands import pull_app
 
 app = typer.Typer(
     name="lifeqa",
-    help="Rebuild PubChemQA and UniProtQA: pull, build, validate, release, embed.",
+    help="Rebuild PubChemQA and UniProtQA: pull, build, release, embed.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
 build_app = typer.Typer(help="Build a dataset release from source files or snapshots.", no_args_is_help=True)
 app.add_typer(build_app, name="build")
 build_app.command("uniprotqa")(build_commands.uniprotqa)
-
-from etl.sources.commands import pull_app  # noqa: E402
-
+build_app.command("pubchemqa")(build_commands.pubchemqa)
 app.add_typer(pull_app, name="pull")
-
-from etl.embed.commands import embed  # noqa: E402
-
 app.command()(embed)
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from etl.normalize.descriptions import DescriptionPolicy
+from etl.normalize.molecules import MoleculePolicy
 from etl.normalize.sequences import SequencePolicy
 from etl.normalize.text import TextPolicy
 from etl.paths import pipelines_dir
@@ -61,6 +63,28 @@ class UniProtQAConfig(Strict):
         check_template_fields(self.templates, UNIPROT_ANSWERS)
 
 
+# What a PubChemQA split may group by: a gold column, or the InChIKey's first block
+# (the connectivity: stereoisomers and isotopologues share it, so they share a split).
+PUBCHEM_SPLIT_KEYS = ("inchikey_connectivity", "inchikey", "smiles", "cid")
+
+
+class PubChemQAConfig(Strict):
+    dataset: str = "pubchemqa"
+    spark: SparkSettings = SparkSettings()
+    molecules: MoleculePolicy = MoleculePolicy()
+    descriptions: DescriptionPolicy = DescriptionPolicy()
+    question: str = Field("Please describe this molecule.", min_length=1,
+                          description="the one question every description answers")
+    split: SplitPolicy = SplitPolicy(group_by="inchikey_connectivity")
+    quality: QualitySettings = QualitySettings()
+    # PubChem is public domain; each depositor's text keeps its own licence (listed in the card).
+    release: ReleaseSettings = ReleaseSettings(license="other", pretty_name="PubChemQA (rebuilt by lifeqa)")
+
+    def model_post_init(self, _context) -> None:
+        if self.split.group_by not in PUBCHEM_SPLIT_KEYS:
+            raise ValueError(f"split.group_by must be one of {PUBCHEM_SPLIT_KEYS}, got {self.split.group_by!r}")
+
+
 class ConfigError(ValueError):
     pass
 
@@ -80,6 +104,22 @@ def load_config(model: type[BaseModel], path: Path | None, default_name: str) ->
         raise ConfigError(f"config file {path} is invalid:\n{exc}") from None
 
 
+def canonical(value):
+    """Plain JSON values with sets sorted: a set's iteration order changes between processes
+    (string hashing is salted), and the config hash must not."""
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted(canonical(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
+def config_document(config: BaseModel) -> dict:
+    """The config with defaults filled in, as it goes into a manifest."""
+    return canonical(config.model_dump(mode="python"))
+
+
 def config_hash(config: BaseModel) -> str:
-    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(json.dumps(config_document(config), sort_keys=True, separators=(",", ":")).encode()).hexdigest()

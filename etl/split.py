@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SPLITS = ("train", "validation", "test")
 
 
 class SplitPolicy(BaseModel):
     """The `split:` section of a pipeline config."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
     ratios: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
     group_by: str = Field("sequence_sha256", description="column whose value keeps records together")

@@ -52,3 +52,9 @@ def build(spark):
 def uniprotqa_release(tmp_path_factory, spark) -> Path:
     """UniProtQA built by `lifeqa build uniprotqa` from the bundled sample."""
     return build_release("uniprotqa", tmp_path_factory.mktemp("releases") / "uniprotqa")
+
+
+@pytest.fixture(scope="session")
+def pubchemqa_release(tmp_path_factory, spark) -> Path:
+    """PubChemQA built by `lifeqa build pubchemqa` from the bundled sample."""
+    return build_release("pubchemqa", tmp_path_factory.mktemp("releases") / "pubchemqa")

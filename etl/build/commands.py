@@ -80,6 +80,17 @@ def run_build_command(spec: DatasetSpec, config, inputs: list[Path], default_inp
                   f"content sha256 {manifest['content_sha256'][:16]}…")
 
 
+def load_settings(model, config: Path | None, dataset: str):
+    """The dataset's pipeline config, or exit 1 with the config error."""
+    from etl.config import load_config
+
+    try:
+        return load_config(model, config, dataset)
+    except ConfigError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=1) from None
+
+
 def uniprotqa(
     inputs: InputOption = None,
     out: OutOption = None,
@@ -91,14 +102,30 @@ def uniprotqa(
 ) -> None:
     """Build UniProtQA from UniProt flat files, XML, REST JSON or pull snapshots."""
     from etl.build.uniprotqa import uniprotqa_spec
-    from etl.config import UniProtQAConfig, load_config
+    from etl.config import UniProtQAConfig
     from etl.parse.uniprot import detect_format
     from etl.paths import SAMPLE_DIR
 
-    try:
-        settings = load_config(UniProtQAConfig, config, "uniprotqa")
-    except ConfigError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(code=1) from None
+    settings = load_settings(UniProtQAConfig, config, "uniprotqa")
     run_build_command(uniprotqa_spec(settings), settings, inputs or [], [SAMPLE_DIR / "uniprot"], detect_format,
                       out, version, master, force, verbose)
+
+
+def pubchemqa(
+    inputs: InputOption = None,
+    out: OutOption = None,
+    config: ConfigOption = None,
+    version: VersionOption = None,
+    master: MasterOption = None,
+    force: ForceOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Build PubChemQA from PUG-View records or annotation pages, SDF, PUG REST, CID-SMILES/Title or ChEBI-20."""
+    from etl.build.pubchemqa import pubchemqa_spec
+    from etl.config import PubChemQAConfig
+    from etl.parse.pubchem import detect_pubchem_format
+    from etl.paths import SAMPLE_DIR
+
+    settings = load_settings(PubChemQAConfig, config, "pubchemqa")
+    run_build_command(pubchemqa_spec(settings), settings, inputs or [], [SAMPLE_DIR / "pubchem"],
+                      detect_pubchem_format, out, version, master, force, verbose)

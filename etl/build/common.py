@@ -8,6 +8,7 @@ reject-carrying row shape, so that every stage's output reads the same way.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from etl.build.inputs import InputFile
@@ -25,10 +26,12 @@ class StageResult:
     records_in: int
     records_out: int
     rejected: dict[str, int]
+    seconds: float = 0.0
 
     def as_manifest(self) -> dict:
         return {"records_in": self.records_in, "records_out": self.records_out,
-                "rejected": dict(sorted(self.rejected.items())), "rejected_total": sum(self.rejected.values())}
+                "rejected": dict(sorted(self.rejected.items())), "rejected_total": sum(self.rejected.values()),
+                "seconds": round(self.seconds, 3)}
 
 
 def finish_stage(name: str, df, records_in: int | None = None, unit_column: str | None = None) -> StageResult:
@@ -37,6 +40,8 @@ def finish_stage(name: str, df, records_in: int | None = None, unit_column: str 
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    # Spark is lazy and earlier stages are persisted, so counting here is when this stage runs.
+    started = time.perf_counter()
     df = df.persist(StorageLevel.MEMORY_AND_DISK)
     by_reason = {row["reject_reason"]: row["count"] for row in df.groupBy("reject_reason").count().collect()}
     kept = df.filter(F.col("reject_reason").isNull())
@@ -44,7 +49,7 @@ def finish_stage(name: str, df, records_in: int | None = None, unit_column: str 
     rejects = {reason: count for reason, count in by_reason.items() if reason is not None}
     if records_in is None:
         records_in = records_out + sum(rejects.values())
-    return StageResult(name, df, records_in, records_out, rejects)
+    return StageResult(name, df, records_in, records_out, rejects, time.perf_counter() - started)
 
 
 def all_rejects(stages: list[StageResult], source: str):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from etl import __version__
 from etl.build.inputs import ResolvedInputs, file_sha256
-from etl.config import config_hash
+from etl.config import config_document, config_hash
 from etl.release.card import CardInfo, render_card
 from etl.release.writer import files_sha256, staged_directory, write_json, write_sorted_parquet, write_split_data
 from etl.schema import table
@@ -111,7 +111,7 @@ def run_build(spec: DatasetSpec, spark, inputs: ResolvedInputs, config, out: Pat
             "build_started": started,
             "lifeqa_version": __version__,
             "spark": {"version": spark.version, "master": spark.sparkContext.master},
-            "config": config.model_dump(mode="json"),
+            "config": config_document(config),
             "config_sha256": config_hash(config),
             "inputs": [entry | {"records": per_input.get(entry["path"], 0)} for entry in inputs.manifest_entries()],
             "skipped_inputs": inputs.skipped,

@@ -15,8 +15,8 @@ from functools import partial
 from etl.build.files import open_content, unterminated_tail_offset
 from etl.build.inputs import UNKNOWN, InputFile, ResolvedInputs
 from etl.build.run import DatasetSpec
-from etl.build.common import StageResult, all_rejects, files_df, finish_stage, reject_duplicates, union_all,
-                              unknown_format_rejects
+from etl.build.common import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates, union_all,
+                              unknown_format_rejects)
 from etl.build.steps import Step, accepted, apply_step
 from etl.config import UniProtQAConfig
 from etl.normalize.sequences import normalize_sequence

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from etl.normalize.text import TextPolicy, family_answer, function_answer, location_answer, names_answer
 
@@ -24,6 +24,8 @@ UNIPROT_ANSWERS: dict[str, AnswerFn] = {
 
 
 class QATemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     field: str = Field(description="which answer this question asks for")
     question: str = Field(min_length=1)
 

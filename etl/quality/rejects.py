@@ -47,6 +47,8 @@ REASONS: dict[str, str] = {
     "description_too_short": "the cleaned description has fewer words than the configured minimum",
     "description_too_long": "the cleaned description has more words than the configured maximum",
     "duplicate_description": "an identical description of the same CID was kept once",
+    "duplicate_structure": "another structure of the same CID was kept (the richest source, then the earlier input)",
+    "duplicate_title": "another title of the same CID was kept (the earlier input)",
 }
 
 

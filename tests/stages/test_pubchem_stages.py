@@ -1,0 +1,87 @@
+"""PubChem stages on local Spark: accounting, the CID join's rejects, duplicate descriptions, provenance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from etl.build.inputs import resolve_inputs
+from etl.build.pubchemqa import build_pubchemqa
+from etl.build.run import reconcile
+from etl.config import PubChemQAConfig
+from etl.parse.pubchem import detect_pubchem_format
+
+pytestmark = pytest.mark.spark
+
+CHEBI_HEADER = "CID\tSMILES\tdescription\n"
+
+
+def build(spark, *paths: Path, **config):
+    gold, rejects, stages = build_pubchemqa(spark, resolve_inputs(list(paths), detect_pubchem_format),
+                                            PubChemQAConfig(**config))
+    return gold.collect(), rejects.collect(), stages
+
+
+def chebi_tsv(path: Path, rows: list[tuple[int, str, str]]) -> Path:
+    path.write_text(CHEBI_HEADER + "".join(f"{cid}\t{smiles}\t{text}\n" for cid, smiles, text in rows))
+    return path
+
+
+def test_cid4_record_joins_its_sdf_and_keeps_each_depositor(spark, shared_data):
+    cid4 = shared_data / "pubchem" / "cid4"
+    gold, rejects, stages = build(spark, cid4 / "COMPOUND_CID_4.json", cid4 / "Structure2D_COMPOUND_CID_4.sdf",
+                                  cid4 / "Conformer3D_COMPOUND_CID_4_1.sdf")
+    counts = reconcile(stages)
+    assert counts["records_in"] == 7 + 2  # 7 Record Description items, 2 SDF records
+    # One ChEBI item is a four-word fragment, below descriptions.min_words.
+    assert sorted(r["reason"] for r in rejects) == ["description_too_short", "duplicate_structure", "not_a_description"]
+    assert counts["records_released"] == 5 + 1 == len(gold) + 1
+    # PubChem's own InChIKey of CID 4 (1-amino-2-propanol) is what normalization computes.
+    assert {r["inchikey"] for r in gold} == {"HXKKHQJGJAFBHI-UHFFFAOYSA-N"}
+    assert {r["cid"] for r in gold} == {4} and len({r["split"] for r in gold}) == 1
+    assert all(r["source_name"] and r["source_id"] for r in gold)
+    assert len({(r["source_name"], r["source_id"]) for r in gold}) == 5
+    assert not any("1-amino-2-propanol" in r["answer"].lower() for r in gold)
+    assert any(r["answer"].startswith("This molecule") for r in gold)
+
+
+def test_join_rejects_each_unpaired_record(spark, tmp_path, shared_data):
+    smiles = tmp_path / "cid_smiles.tsv"
+    smiles.write_text("4\tCC(CN)O\n702\tCCO\n")
+    titles = tmp_path / "cid_title.tsv"
+    titles.write_text("4\t1-Amino-2-propanol\n999\tNothing known\n")
+    gold, rejects, stages = build(spark, shared_data / "pubchem" / "pug_view" / "bromopentane.json", smiles,
+                                  titles, shared_data / "pubchem" / "cid4" / "COMPOUND_CID_4.json")
+    reconcile(stages)
+    by_reason = sorted((r["reason"], r["record_id"]) for r in rejects if r["stage"] == "join")
+    assert by_reason == [("no_description_for_cid", "702"), ("no_description_for_cid", "999"),
+                         ("no_structure_for_cid", "8057")]
+    assert {r["cid"] for r in gold} == {4} and all(r["smiles"] == "CC(O)CN" for r in gold)
+
+
+def test_identical_descriptions_are_kept_once_with_the_first_source(spark, tmp_path):
+    text = "The molecule is a primary alcohol that is ethane in which a hydrogen is replaced by hydroxy."
+    first = chebi_tsv(tmp_path / "a.tsv", [(702, "CCO", text)])
+    second = chebi_tsv(tmp_path / "b.tsv", [(702, "CCO", text), (702, "OCC", "The molecule is a short one too "
+                                                                             "and differs from the other text.")])
+    gold, rejects, stages = build(spark, first, second)
+    counts = reconcile(stages)
+    assert counts["records_in"] == 6 and len(gold) == 2
+    reasons = sorted(r["reason"] for r in rejects)
+    assert reasons == ["duplicate_description", "duplicate_structure", "duplicate_structure"]
+    duplicate = next(r for r in rejects if r["reason"] == "duplicate_description")
+    assert duplicate["origin"].endswith("b.tsv#0") and "a.tsv#0" in duplicate["detail"]
+    assert counts["records_released"] == 2 + 1  # two descriptions and the structure they use
+
+
+def test_structure_rejected_by_the_policy_takes_its_descriptions_along(spark, tmp_path):
+    path = chebi_tsv(tmp_path / "c.tsv", [(1, "C[Fe]C", "The molecule is an organoiron compound of some sort."),
+                                          (2, "c1ccccc1", "Too short.")])
+    gold, rejects, stages = build(spark, path)
+    counts = reconcile(stages)
+    assert gold == []
+    assert sorted((r["stage"], r["reason"], r["record_id"]) for r in rejects) == [
+        ("clean", "description_too_short", "2"), ("join", "no_structure_for_cid", "1"),
+        ("normalize", "element_not_allowed", "1"), ("qa", "no_description_for_cid", "2")]
+    assert counts["records_in"] == 4 == counts["records_rejected"]
