@@ -23,6 +23,7 @@ setup: system-deps $(VENV)/.installed
 
 run: setup
 	$(VENV)/bin/lifeqa build uniprotqa --out $(OUT)/uniprotqa --force
+	$(VENV)/bin/lifeqa build pubchemqa --out $(OUT)/pubchemqa --force
 
 test: setup
 	$(PY) -m pytest

@@ -36,6 +36,10 @@ class SparkSettings(Strict):
 class QualitySettings(Strict):
     max_reject_fraction: float = Field(
         0.5, ge=0, le=1, description="fail the build when rejected/input records exceeds this")
+    not_counted_reasons: list[str] = Field(
+        default_factory=list,
+        description="reject reasons that are expected by design and left out of max_reject_fraction "
+                    "(still written to rejects and counted in the manifest)")
 
 
 class ReleaseSettings(Strict):
@@ -76,7 +80,9 @@ class PubChemQAConfig(Strict):
     question: str = Field("Please describe this molecule.", min_length=1,
                           description="the one question every description answers")
     split: SplitPolicy = SplitPolicy(group_by="inchikey_connectivity")
-    quality: QualitySettings = QualitySettings()
+    # A structure file (SDF, the bulk CID-SMILES) holds far more compounds than have a description:
+    # those structures are rejected as no_description_for_cid by design, not as a sign of bad input.
+    quality: QualitySettings = QualitySettings(not_counted_reasons=["no_description_for_cid"])
     # PubChem is public domain; each depositor's text keeps its own licence (listed in the card).
     release: ReleaseSettings = ReleaseSettings(license="other", pretty_name="PubChemQA (rebuilt by lifeqa)")
 

@@ -64,14 +64,16 @@ def reconcile(stages) -> dict:
             "rejected_by_reason": dict(sorted(rejected_by_reason.items()))}
 
 
-def check_reject_fraction(counts: dict, max_fraction: float) -> None:
-    if counts["records_in"] and counts["records_rejected"] / counts["records_in"] > max_fraction:
-        top = ", ".join(f"{r}: {n}" for r, n in Counter(counts["rejected_by_reason"]).most_common(3))
+def check_reject_fraction(counts: dict, quality) -> None:
+    counted = Counter({reason: n for reason, n in counts["rejected_by_reason"].items()
+                       if reason not in quality.not_counted_reasons})
+    rejected, total = sum(counted.values()), counts["records_in"]
+    if total and rejected / total > quality.max_reject_fraction:
+        top = ", ".join(f"{r}: {n}" for r, n in counted.most_common(3))
         raise RejectFloodError(
-            f"{counts['records_rejected']} of {counts['records_in']} records rejected "
-            f"({counts['records_rejected'] / counts['records_in']:.1%}), more than quality.max_reject_fraction="
-            f"{max_fraction:.1%} allows (most common: {top}). Nothing was written. Check the inputs, or raise "
-            "the threshold in the config if this is expected.")
+            f"{rejected} of {total} records rejected ({rejected / total:.1%}), more than "
+            f"quality.max_reject_fraction={quality.max_reject_fraction:.1%} allows (most common: {top}). "
+            "Nothing was written. Check the inputs, or raise the threshold in the config if this is expected.")
 
 
 def records_per_input(parsed) -> dict[str, int]:
@@ -88,7 +90,7 @@ def run_build(spec: DatasetSpec, spark, inputs: ResolvedInputs, config, out: Pat
     started = utc_now()
     gold, rejects, stages = spec.build(spark, inputs, config)
     counts = reconcile(stages)
-    check_reject_fraction(counts, config.quality.max_reject_fraction)
+    check_reject_fraction(counts, config.quality)
     per_input = records_per_input(stages[0].df)
     rows_by_split = {row["split"]: row["count"] for row in gold.groupBy("split").count().collect()}
     counts |= {"rows": sum(rows_by_split.values()), "rows_by_split": dict(sorted(rows_by_split.items()))}

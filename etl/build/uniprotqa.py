@@ -78,10 +78,10 @@ class ParseFlatRecord(Step):
         return flat_record_accession(record["text"])
 
 
-class NormalizeUniProtEntry(Step):
-    """Bronze entry -> silver: the sequence normalized and checked, every field's answer rendered."""
+class UniProtEntryStep(Step):
+    """A step over parsed entries, driven by the pipeline config; rejects name the accession."""
 
-    stage, source, output = "normalize", SOURCE, "uniprot_silver"
+    source = SOURCE
 
     def __init__(self, config: UniProtQAConfig):
         super().__init__()
@@ -89,6 +89,12 @@ class NormalizeUniProtEntry(Step):
 
     def record_id(self, record: dict) -> str | None:
         return record.get("accession")
+
+
+class NormalizeUniProtEntry(UniProtEntryStep):
+    """Bronze entry -> silver: the sequence normalized and checked, every field's answer rendered."""
+
+    stage, output = "normalize", "uniprot_silver"
 
     def process(self, record: dict):
         if self.config.selection.reviewed_only and not record.get("reviewed"):
@@ -121,17 +127,10 @@ def silver_answer(record: dict, _policy, field: str) -> str | None:
 SILVER_ANSWERS = {name: partial(silver_answer, field=name) for name in UNIPROT_ANSWERS}
 
 
-class GenerateUniProtQA(Step):
+class GenerateUniProtQA(UniProtEntryStep):
     """Silver entry -> one gold QA row per template whose field the entry has, with its split."""
 
-    stage, source, output = "qa", SOURCE, "uniprotqa_gold"
-
-    def __init__(self, config: UniProtQAConfig):
-        super().__init__()
-        self.config = config
-
-    def record_id(self, record: dict) -> str | None:
-        return record.get("accession")
+    stage, output = "qa", "uniprotqa_gold"
 
     def process(self, record: dict):
         pairs = generate_qa(record, self.config.templates, SILVER_ANSWERS, self.config.text)

@@ -30,8 +30,9 @@ from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 from etl.sources.http import BrokenBody, Downloaded, Fetched, HttpClient, PullError
-from etl.sources.settings import PUBCHEM_BASE_URL, PUBCHEM_BULK_SMILES_URL, PullSettings
-from etl.sources.snapshot import PullObserver, PullSummary, SilentObserver, Snapshot
+from etl.sources.pull import Pull
+from etl.sources.settings import PUBCHEM_BASE_URL, PUBCHEM_BULK_SMILES_URL, PullSettings, RateLimit
+from etl.sources.snapshot import PullObserver, PullSummary, Snapshot
 
 log = logging.getLogger("etl.sources")
 
@@ -131,29 +132,21 @@ def count_gzip_lines(path: Path) -> int:
     return lines
 
 
-class PubChemPull:
-    """One pull into one snapshot directory; `run` starts or resumes it."""
+class PubChemPull(Pull):
+    """Annotation pages first, then the structures of the CIDs they link to."""
 
-    def __init__(
-        self, snapshot_dir: Path, query: PubChemQuery, settings: PullSettings, observer: PullObserver | None = None
-    ) -> None:
-        self.snapshot_dir = Path(snapshot_dir)
-        self.query = query
-        self.settings = settings
-        self.observer = observer or SilentObserver()
+    service = "pubchem"
 
-    def run(self) -> PullSummary:
-        with Snapshot.start(self.snapshot_dir, "pubchem", self.query.as_manifest()) as snapshot:
-            resumed_at = len(snapshot.requests)
-            with HttpClient(self.settings, self.settings.pubchem_limits) as client:
-                if not snapshot.complete:
-                    self._pull_annotations(snapshot, client)
-                    if self.query.structures == "pug-rest":
-                        self._pull_properties(snapshot, client)
-                    else:
-                        self._pull_bulk(snapshot, client)
-                    snapshot.finish()
-                return PullSummary.of(snapshot, client.stats, resumed_at)
+    def rate_limits(self) -> list[RateLimit]:
+        return self.settings.pubchem_limits
+
+    def pull(self, snapshot: Snapshot, client: HttpClient) -> None:
+        self._pull_annotations(snapshot, client)
+        if self.query.structures == "pug-rest":
+            self._pull_properties(snapshot, client)
+        else:
+            self._pull_bulk(snapshot, client)
+        snapshot.finish()
 
     # -- stage 1 --------------------------------------------------------------
 

@@ -21,8 +21,9 @@ from urllib.parse import quote, urlencode
 import requests
 
 from etl.sources.http import BrokenBody, Fetched, HttpClient, PullError
-from etl.sources.settings import UNIPROT_BASE_URL, PullSettings
-from etl.sources.snapshot import PullObserver, PullSummary, SilentObserver, Snapshot
+from etl.sources.pull import Pull
+from etl.sources.settings import UNIPROT_BASE_URL, PullSettings, RateLimit
+from etl.sources.snapshot import PullObserver, PullSummary, Snapshot
 
 log = logging.getLogger("etl.sources")
 
@@ -92,26 +93,15 @@ def _announced_total(fetched: Fetched) -> int:
     return int(value)
 
 
-class UniProtPull:
-    """One pull into one snapshot directory; `run` starts or resumes it."""
+class UniProtPull(Pull):
+    """Search pages, following `Link: rel="next"` until there is none."""
 
-    def __init__(
-        self, snapshot_dir: Path, query: UniProtQuery, settings: PullSettings, observer: PullObserver | None = None
-    ) -> None:
-        self.snapshot_dir = Path(snapshot_dir)
-        self.query = query
-        self.settings = settings
-        self.observer = observer or SilentObserver()
+    service = "uniprot"
 
-    def run(self) -> PullSummary:
-        with Snapshot.start(self.snapshot_dir, "uniprot", self.query.as_manifest()) as snapshot:
-            resumed_at = len(snapshot.requests)
-            with HttpClient(self.settings, self.settings.uniprot_limits) as client:
-                if not snapshot.complete:
-                    self._pull(snapshot, client)
-                return PullSummary.of(snapshot, client.stats, resumed_at)
+    def rate_limits(self) -> list[RateLimit]:
+        return self.settings.uniprot_limits
 
-    def _pull(self, snapshot: Snapshot, client: HttpClient) -> None:
+    def pull(self, snapshot: Snapshot, client: HttpClient) -> None:
         self._plan(snapshot)
         url = snapshot.state["next_url"] if "next_url" in snapshot.state else self.query.first_url()
         while url is not None:
