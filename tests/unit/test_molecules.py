@@ -13,6 +13,9 @@ from etl.normalize.molecules import (
     make_tautomer_enumerator,
     normalize_molecule,
     parse_smiles,
+    sanitize,
+    single_fragment_parent,
+    standardize,
 )
 from etl.parse.pubchem import iter_pubchem_records
 from etl.quality.rejects import Rejected
@@ -191,3 +194,22 @@ def test_normalizer_is_reusable_and_deterministic(shared_data):
 def test_policy_rejects_unknown_fields():
     with pytest.raises(ValueError):
         MoleculePolicy(max_atoms=10)
+
+
+def test_single_fragment_shortcut_equals_chembl_fragment_parent(shared_data):
+    """`single_fragment_parent` must give what the ChEMBL pipeline's own fragment parent gives."""
+    from chembl_structure_pipeline import standardizer
+
+    checked = 0
+    for smiles in list(chebi20_smiles(shared_data).values())[:400]:
+        try:
+            mol = standardize(sanitize(parse_smiles(smiles)))
+        except Rejected:
+            continue
+        isotope_parent = standardizer.get_isotope_parent_mol(mol)
+        if len(Chem.GetMolFrags(isotope_parent)) != 1:
+            continue
+        reference, _ = standardizer.get_fragment_parent_mol(isotope_parent, neutralize=True, check_exclusion=False)
+        assert Chem.MolToSmiles(single_fragment_parent(isotope_parent)) == Chem.MolToSmiles(reference), smiles
+        checked += 1
+    assert checked > 350
