@@ -44,7 +44,10 @@ def embed_with_spark(
             frame = spark.createDataFrame(todo, "key string, text string")
             frame = frame.repartition(partitions or spark.sparkContext.defaultParallelism)
             task = _PartitionTask(spec, str(store_dir), options)
-            for row in frame.mapInArrow(task, RESULT_SCHEMA).collect():
+            from pyspark.sql.pandas.types import from_arrow_schema
+
+            # One small summary row per task comes back to the driver, never the vectors.
+            for row in frame.mapInArrow(task, from_arrow_schema(RESULT_SCHEMA)).collect():
                 result.merge(WorkResult(row.embedded, row.tokens, dict(zip(row.skipped_keys, row.skipped_reasons)), list(row.shards)))
         write_index(store_dir)
     return EmbedSummary(

@@ -116,3 +116,17 @@ def test_the_spark_task_core_embeds_a_partition(pubchemqa_release, tmp_path):
     store = EmbeddingStore(tmp_path)
     assert sorted(store.keys()) == sorted(k for k, _ in items[:50])
     assert store.get(items[0][0]).shape == (300,)
+
+
+def test_embed_with_spark_fills_the_store_once_and_then_only_new_keys(spark, pubchemqa_release, tmp_path):
+    from etl.embed.spark import embed_with_spark
+
+    spec = resolve_encoder("graphmvp_gin", "random")
+    options = EmbedOptions(pooling="mean", device="cpu")
+    entities = open_release(pubchemqa_release).entities()
+    summary = embed_with_spark(spark, pubchemqa_release, tmp_path / "store", spec, options, partitions=2)
+    assert summary.workers == 2 and summary.embedded + len(summary.skipped) == len(entities)
+    store = EmbeddingStore(tmp_path / "store")
+    assert sorted(store.keys()) == sorted(k for k in entities if k not in summary.skipped)
+    again = embed_with_spark(spark, pubchemqa_release, tmp_path / "store", spec, options, partitions=2)
+    assert again.embedded == 0 and again.already_stored == summary.embedded
