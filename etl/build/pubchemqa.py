@@ -38,7 +38,8 @@ SOURCE = "pubchem"
 BRONZE, SILVER, GOLD = "pubchem_bronze", "pubchem_molecules", "pubchemqa_gold"
 # When a CID's structure arrives more than once, the richest source wins: PubChem's own
 # records (isomeric SMILES and PubChem's InChIKey) before bulk CID-SMILES, then ChEBI-20.
-STRUCTURE_SOURCE_RANK = {"sdf": 0, "pug_rest_json": 0, "pug_rest_csv": 0, "cid_smiles": 1, "chebi20_tsv": 2}
+STRUCTURE_SOURCE_RANK = {"sdf": 0, "pug_rest_json": 0, "pug_rest_csv": 0, "pug_view_record": 0,
+                         "cid_smiles": 1, "chebi20_tsv": 2}
 
 
 class ParsePubChemFile(Step):

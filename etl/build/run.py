@@ -12,7 +12,7 @@ from etl import __version__
 from etl.build.inputs import ResolvedInputs, file_sha256
 from etl.config import config_document, config_hash
 from etl.release.card import CardInfo, render_card
-from etl.release.writer import files_sha256, staged_directory, write_json, write_sorted_parquet, write_split_data
+from etl.release.writer import rows_sha256, staged_directory, write_json, write_sorted_parquet, write_split_data
 from etl.schema import table
 
 
@@ -123,7 +123,7 @@ def run_build(spec: DatasetSpec, spark, inputs: ResolvedInputs, config, out: Pat
             "counts": counts,
             "reconciled": True,
             "files": {str(p.relative_to(staging)): file_sha256(p) for p in data_files + reject_files},
-            "content_sha256": files_sha256(data_files, staging),
+            "content_sha256": rows_sha256(data_files, staging),
         }
         write_json(staging / "manifest.json", manifest)
         card = replace(spec.card, licenses_detail=spec.licenses(gold)) if spec.licenses else spec.card

@@ -358,8 +358,39 @@ def _record_description_records(document: dict) -> Iterator[dict]:
         for section in find_sections(record.get("Section", []), RECORD_DESCRIPTION_HEADING)
         for item in section.get("Information", [])
     )
+    index = -1
     for index, item in enumerate(items):
         yield record_item_description(cid, title, item, references, index)
+    structure = record_structure(cid, title, record.get("Section", []), index + 1)
+    if structure is not None:
+        yield structure
+
+
+def record_structure(cid: int, title: str | None, sections: list[dict], record_index: int) -> dict | None:
+    """The compound's own structure from the record's Computed Descriptors, if it has one.
+
+    PubChem renamed the record's `Isomeric SMILES` section `SMILES` in 2025 and dropped
+    `Canonical SMILES` (stereo-free); either generation is read, isomeric first."""
+    smiles = first_section_string(sections, RECORD_SMILES_HEADINGS)
+    if smiles is None:
+        return None
+    return {"kind": "structure", "cid": cid, "smiles": smiles,
+            "inchikey": first_section_string(sections, ("InChIKey",)), "title": title,
+            "record_index": record_index}
+
+
+def first_section_string(sections: list[dict], headings: tuple[str, ...]) -> str | None:
+    """The first string value under the first of `headings` the record has."""
+    for heading in headings:
+        for section in find_sections(sections, heading):
+            for item in section.get("Information", []):
+                for markup in item.get("Value", {}).get("StringWithMarkup", []):
+                    if markup.get("String", "").strip():
+                        return markup["String"].strip()
+    return None
+
+
+RECORD_SMILES_HEADINGS = ("SMILES", "Isomeric SMILES", "Canonical SMILES")
 
 
 def find_sections(sections: list[dict], heading: str) -> Iterator[dict]:

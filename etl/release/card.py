@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 import yaml
@@ -19,7 +21,17 @@ class CardInfo:
     licenses_detail: list[str] = field(default_factory=list)
 
 
-def front_matter(info: CardInfo) -> dict:
+def files_digest(manifest: dict, prefix: str) -> str:
+    """One sha256 over the manifest's checksums of the files under `prefix`."""
+    listed = sorted((path, sha) for path, sha in manifest["files"].items() if path.startswith(prefix))
+    return hashlib.sha256(json.dumps(listed).encode()).hexdigest()
+
+
+def front_matter(info: CardInfo, manifest: dict) -> dict:
+    # `datasets` caches a local dataset under its directory name and config; the config's
+    # description carries the content checksum, so a release rebuilt in place (or another
+    # release in a directory of the same name) never loads stale rows from that cache.
+    identity = f"{manifest['dataset']} {manifest['version']}"
     return {
         "pretty_name": info.pretty_name,
         "license": info.license,
@@ -30,10 +42,12 @@ def front_matter(info: CardInfo) -> dict:
             {
                 "config_name": "default",
                 "default": True,
+                "description": f"{identity}, content sha256 {manifest['content_sha256']}",
                 "data_files": [{"split": split, "path": f"data/{split}-*.parquet"} for split in SPLITS],
             },
             {
                 "config_name": "rejects",
+                "description": f"{identity} rejects, sha256 {files_digest(manifest, 'rejects/')}",
                 "data_files": [{"split": "rejects", "path": "rejects/rejects-*.parquet"}],
             },
         ],
@@ -46,7 +60,7 @@ def render_card(info: CardInfo, manifest: dict) -> str:
     rejected = "\n".join(f"| {reason} | {n} |" for reason, n in sorted(counts["rejected_by_reason"].items())) or "| (none) | 0 |"
     licenses = "\n".join(f"- {line}" for line in info.licenses_detail)
     return f"""---
-{yaml.safe_dump(front_matter(info), sort_keys=False).strip()}
+{yaml.safe_dump(front_matter(info, manifest), sort_keys=False, width=1000).strip()}
 ---
 
 # {info.pretty_name}

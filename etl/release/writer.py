@@ -85,14 +85,24 @@ def write_sorted_parquet(df, directory: Path, prefix: str, sort_keys: list[str],
     return written
 
 
-def files_sha256(paths: list[Path], root: Path) -> str:
-    """One checksum over files' relative names and bytes, in name order."""
+def rows_sha256(paths: list[Path], root: Path, batch_rows: int = 65_536) -> str:
+    """One checksum over the rows of Parquet files (with their relative names), in name order.
+
+    Taken over the data, not the file bytes: parquet-mr lists a column's encodings in
+    hash-set order, so two JVMs write the same rows as different bytes. The rows are
+    streamed back batch by batch (Arrow IPC, schema metadata dropped); nothing is held whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     digest = hashlib.sha256()
     for path in sorted(paths):
         digest.update(str(path.relative_to(root)).encode() + b"\0")
-        with open(path, "rb") as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+            batch = batch.replace_schema_metadata(None)
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, batch.schema) as writer:
+                writer.write_batch(batch)
+            digest.update(sink.getvalue().to_pybytes())
     return digest.hexdigest()
 
 

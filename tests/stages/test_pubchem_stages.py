@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from etl.build.pubchemqa import build_pubchemqa
 from etl.build.run import reconcile
 from etl.config import PubChemQAConfig
 from etl.parse.pubchem import detect_pubchem_format
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.spark
 
@@ -33,9 +36,11 @@ def test_cid4_record_joins_its_sdf_and_keeps_each_depositor(spark, shared_data):
     gold, rejects, stages = build(spark, cid4 / "COMPOUND_CID_4.json", cid4 / "Structure2D_COMPOUND_CID_4.sdf",
                                   cid4 / "Conformer3D_COMPOUND_CID_4_1.sdf")
     counts = reconcile(stages)
-    assert counts["records_in"] == 7 + 2  # 7 Record Description items, 2 SDF records
-    # One ChEBI item is a four-word fragment, below descriptions.min_words.
-    assert sorted(r["reason"] for r in rejects) == ["description_too_short", "duplicate_structure", "not_a_description"]
+    assert counts["records_in"] == 7 + 1 + 2  # 7 Record Description items, the record's structure, 2 SDF records
+    # One ChEBI item is a four-word fragment, below descriptions.min_words; CID 4's structure
+    # arrives three times (the record itself and two SDFs) and is kept once.
+    assert sorted(r["reason"] for r in rejects) == [
+        "description_too_short", "duplicate_structure", "duplicate_structure", "not_a_description"]
     assert counts["records_released"] == 5 + 1 == len(gold) + 1
     # PubChem's own InChIKey of CID 4 (1-amino-2-propanol) is what normalization computes.
     assert {r["inchikey"] for r in gold} == {"HXKKHQJGJAFBHI-UHFFFAOYSA-N"}
@@ -47,16 +52,25 @@ def test_cid4_record_joins_its_sdf_and_keeps_each_depositor(spark, shared_data):
 
 
 def test_join_rejects_each_unpaired_record(spark, tmp_path, shared_data):
+    # An annotation page carries descriptions only: the first annotation of the fixture built
+    # from real descriptions, alone on its page, has no structure anywhere in these inputs.
+    fixture = REPO / "tests" / "fixtures" / "pubchem" / "annotations_built_from_real_descriptions_page1.json"
+    page = json.loads(fixture.read_text())
+    first = page["Annotations"]["Annotation"][0]
+    page["Annotations"]["Annotation"] = [first]
+    annotations = tmp_path / "annotations.json"
+    annotations.write_text(json.dumps(page))
+    (unpaired_cid,) = first["LinkedRecords"]["CID"]
     smiles = tmp_path / "cid_smiles.tsv"
     smiles.write_text("4\tCC(CN)O\n702\tCCO\n")
     titles = tmp_path / "cid_title.tsv"
     titles.write_text("4\t1-Amino-2-propanol\n999\tNothing known\n")
-    gold, rejects, stages = build(spark, shared_data / "pubchem" / "pug_view" / "bromopentane.json", smiles,
-                                  titles, shared_data / "pubchem" / "cid4" / "COMPOUND_CID_4.json")
+    gold, rejects, stages = build(spark, annotations, smiles, titles,
+                                  shared_data / "pubchem" / "cid4" / "COMPOUND_CID_4.json")
     reconcile(stages)
     by_reason = sorted((r["reason"], r["record_id"]) for r in rejects if r["stage"] == "join")
     assert by_reason == [("no_description_for_cid", "702"), ("no_description_for_cid", "999"),
-                         ("no_structure_for_cid", "8057")]
+                         ("no_structure_for_cid", str(unpaired_cid))]
     assert {r["cid"] for r in gold} == {4} and all(r["smiles"] == "CC(O)CN" for r in gold)
 
 

@@ -104,10 +104,31 @@ def test_unknown_content_is_rejected(head):
 def test_record_description_items_of_real_records(shared_data, relative):
     cid, descriptions, see_also = RECORDS[relative]
     records = records_of(shared_data / relative)
-    assert kinds(records) == Counter({"description": descriptions, "reject:not_a_description": see_also}
-                                     if see_also else {"description": descriptions})
-    assert [r["record_index"] for r in records] == list(range(descriptions + see_also))
-    assert all(r["cid"] == cid for r in records if r["kind"] == "description")
+    expected = {"description": descriptions, "structure": 1} | ({"reject:not_a_description": see_also} if see_also else {})
+    assert kinds(records) == Counter(expected)
+    assert [r["record_index"] for r in records] == list(range(descriptions + see_also + 1))
+    assert all(r["cid"] == cid for r in records if r["kind"] in ("description", "structure"))
+
+
+@pytest.mark.parametrize("relative, smiles, inchikey", [
+    ("pubchem/pug_view/benzene.json", "C1=CC=CC=C1", "UHOVQNZJYSORNB-UHFFFAOYSA-N"),
+    ("pubchem/cid4/COMPOUND_CID_4.json", "CC(CN)O", "HXKKHQJGJAFBHI-UHFFFAOYSA-N"),
+])
+def test_record_carries_its_own_structure(shared_data, relative, smiles, inchikey):
+    (structure,) = [r for r in records_of(shared_data / relative) if r["kind"] == "structure"]
+    assert (structure["smiles"], structure["inchikey"]) == (smiles, inchikey)
+
+
+def test_record_smiles_of_either_generation():
+    from etl.parse.pubchem import record_structure
+
+    def section(heading, value):
+        return {"TOCHeading": heading, "Information": [{"Value": {"StringWithMarkup": [{"String": value}]}}]}
+
+    older = [{"TOCHeading": "Computed Descriptors", "Section": [
+        section("Canonical SMILES", "CC(O)CN"), section("Isomeric SMILES", "C[C@@H](O)CN")]}]
+    assert record_structure(4, "x", older, 0)["smiles"] == "C[C@@H](O)CN"
+    assert record_structure(4, "x", [], 0) is None
 
 
 def test_record_description_carries_source_and_licence(shared_data):
