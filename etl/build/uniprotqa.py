@@ -9,7 +9,6 @@ Stages (each a DataFrame -> DataFrame function; rejects carried alongside):
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
 from etl.build.files import open_content, unterminated_tail_offset
