@@ -66,9 +66,9 @@ def run_build_command(spec: DatasetSpec, config, inputs: list[Path], default_inp
             status.update(f"[bold]{spec.name}[/]: starting Spark")
             spark = get_spark(master or config.spark.master, f"lifeqa-build-{spec.name}", verbose,
                               {"spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions), **config.spark.conf})
-            spec.on_stage = lambda name: status.update(f"[bold]{spec.name}[/]: {name}")
             status.update(f"[bold]{spec.name}[/]: parse, normalize, qa (Spark, {spark.sparkContext.master})")
-            manifest = run_build(spec, spark, resolved, config, out, version, force)
+            manifest = run_build(spec, spark, resolved, config, out, version, force,
+                                 report=lambda step: status.update(f"[bold]{spec.name}[/]: {step}"))
     except BUILD_ERRORS as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=1) from None

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from etl.build.inputs import InputFile
-from etl.build.steps import Step, rejected, with_reject_fields
+from etl.build.steps import Step, origin_of, rejected, with_reject_fields
 from etl.quality.rejects import Rejected
 from etl.schema import table
 
@@ -84,11 +84,12 @@ def unknown_format_rejects(spark, files: list[InputFile], output: str):
 
     schema = with_reject_fields(table(output).arrow())
     rows = [{name: None for name in schema.names} | Step.reject_row(
-        Rejected("unknown_format", f.detail), None, f"{f.path}#0") for f in files]
+        Rejected("unknown_format", f.detail), None, origin_of(f.path, 0)) for f in files]
     return spark.createDataFrame(rows, from_arrow_schema(schema))
 
 
 def origin_column():
+    """`origin_of` as a Spark column."""
     from pyspark.sql import functions as F
 
     return F.concat_ws("#", "origin_file", "record_index")

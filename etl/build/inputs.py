@@ -8,11 +8,11 @@ records are read by Spark tasks.
 from __future__ import annotations
 
 import gzip
-import hashlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from etl.fileio import file_sha256
 from etl.quality.rejects import Rejected
 from etl.sources.snapshot import Snapshot, is_snapshot
 
@@ -61,14 +61,6 @@ def read_head(path: Path) -> tuple[bytes, bool]:
             return stream.read(SNIFF_BYTES), compressed
         except (EOFError, OSError):  # truncated gzip: what could be read is still a head
             return b"", compressed
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def describe_file(path: Path, detect: Callable[[bytes, str], str], snapshot: str | None = None,

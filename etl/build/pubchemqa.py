@@ -19,12 +19,12 @@ last one kept:
 
 from __future__ import annotations
 
-from etl.build.common import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates,
+from etl.build.common import (StageResult, all_rejects, files_df, finish_stage, origin_column, reject_duplicates,
                               reject_rows_where, union_all, unknown_format_rejects)
 from etl.build.files import open_content
 from etl.build.inputs import UNKNOWN, ResolvedInputs
 from etl.build.run import DatasetSpec
-from etl.build.steps import Step, accepted, apply_step
+from etl.build.steps import FileStep, Step, accepted, apply_step, origin_of
 from etl.config import PubChemQAConfig
 from etl.normalize.descriptions import clean_description
 from etl.normalize.molecules import MoleculeNormalizer
@@ -42,7 +42,7 @@ STRUCTURE_SOURCE_RANK = {"sdf": 0, "pug_rest_json": 0, "pug_rest_csv": 0, "pug_v
                          "cid_smiles": 1, "chebi20_tsv": 2}
 
 
-class ParsePubChemFile(Step):
+class ParsePubChemFile(FileStep):
     """A whole file of one PubChem format -> one bronze row or reject per record it yields."""
 
     stage, source, output = "parse", SOURCE, BRONZE
@@ -51,16 +51,13 @@ class ParsePubChemFile(Step):
         path = record["path"]
         with open_content(path, record["compressed"]) as stream:
             for parsed in iter_pubchem_records(stream, path, record["format"]):
-                origin = f"{path}#{parsed['record_index']}"
+                origin = origin_of(path, parsed["record_index"])
                 if parsed["kind"] == "reject":
                     yield self.reject_row(Rejected(parsed["reason"], parsed["detail"] or ""),
                                           parsed["record_id"], origin)
                 else:
                     yield {**parsed, "source_format": record["format"], "origin_file": path,
                            "source_release": record["release"]}
-
-    def origin(self, record: dict) -> str:
-        return f"{record['path']}#0"
 
 
 class NormalizeStructure(Step):
@@ -69,7 +66,6 @@ class NormalizeStructure(Step):
     stage, source, output = "normalize", SOURCE, SILVER
 
     def __init__(self, config: PubChemQAConfig):
-        super().__init__()
         self.policy = config.molecules
         self.normalizer: MoleculeNormalizer | None = None
 
@@ -96,7 +92,6 @@ class CleanDescription(Step):
     stage, source, output = "clean", SOURCE, SILVER
 
     def __init__(self, config: PubChemQAConfig):
-        super().__init__()
         self.policy = config.descriptions
 
     def record_id(self, record: dict) -> str | None:
@@ -120,7 +115,6 @@ class GeneratePubChemQA(Step):
     stage, source, output = "qa", SOURCE, GOLD
 
     def __init__(self, config: PubChemQAConfig):
-        super().__init__()
         self.question, self.split = config.question, config.split
 
     def process(self, record: dict):
@@ -154,7 +148,7 @@ def dedupe_stage(bronze: StageResult) -> StageResult:
     from pyspark.sql import functions as F
 
     rank = F.create_map(*[F.lit(x) for pair in STRUCTURE_SOURCE_RANK.items() for x in pair])
-    own_group = F.when(is_kind("description"), F.concat_ws("#", "origin_file", "record_index"))
+    own_group = F.when(is_kind("description"), origin_column())
     df = reject_duplicates(
         accepted(bronze.df, table(BRONZE)), table(BRONZE).names, ["cid", "kind", own_group],
         [F.coalesce(rank[F.col("source_format")], F.lit(9)), F.col("inchikey").isNull(), "origin_file",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from etl import __version__
-from etl.build.inputs import ResolvedInputs, file_sha256
+from etl.build.inputs import ResolvedInputs
+from etl.fileio import file_sha256
 from etl.config import config_document, config_hash
 from etl.release.card import CardInfo, render_card
 from etl.release.writer import rows_sha256, staged_directory, write_json, write_sorted_parquet, write_split_data
@@ -31,7 +32,6 @@ class DatasetSpec:
     sort_keys: list[str]
     card: CardInfo
     build: Callable  # (spark, ResolvedInputs, config) -> (gold df, rejects df, [StageResult])
-    on_stage: Callable[[str], None] = field(default=lambda name: None)
     # (gold df) -> lines for the card's licence list, for datasets whose rows carry their own licence
     licenses: Callable | None = None
 
@@ -85,10 +85,15 @@ def records_per_input(parsed) -> dict[str, int]:
 
 
 def run_build(spec: DatasetSpec, spark, inputs: ResolvedInputs, config, out: Path, version: str | None,
-              force: bool) -> dict:
-    """Build `spec` from `inputs` into the release directory `out`; return its manifest."""
+              force: bool, report: Callable[[str], None] = lambda step: None) -> dict:
+    """Build `spec` from `inputs` into the release directory `out`; return its manifest.
+    `report` hears the name of each step as it starts (the CLI shows it)."""
+    from pyspark import StorageLevel
+
     started = utc_now()
     gold, rejects, stages = spec.build(spark, inputs, config)
+    # Counted, listed and written split by split: computed once.
+    gold = gold.persist(StorageLevel.MEMORY_AND_DISK)
     counts = reconcile(stages)
     check_reject_fraction(counts, config.quality)
     per_input = records_per_input(stages[0].df)
@@ -98,7 +103,7 @@ def run_build(spec: DatasetSpec, spark, inputs: ResolvedInputs, config, out: Pat
     source_releases = sorted(r["source_release"] for r in gold.select("source_release").distinct().collect()
                              if r["source_release"])
     with staged_directory(out, force) as staging:
-        spec.on_stage("write")
+        report("writing the release")
         data = write_split_data(gold.select(*gold_schema.names), staging, spec.sort_keys, rows_by_split,
                                 config.release.rows_per_shard, gold_schema.arrow())
         reject_files = write_sorted_parquet(

@@ -1,15 +1,15 @@
-"""Steps: per-record logic with its own stats, kept apart from how it is executed.
+"""Steps: per-record logic, kept apart from how it is executed.
 
 After datatrove: a step is a small class whose `run` takes records and yields
 records. A record it cannot use comes out as a reject row (the stage's reject
 columns filled in) instead of disappearing. `apply_step` is the Spark executor:
 it runs a step over each partition with `mapInArrow`, the step's heavy objects
-built once per task by `setup`.
+built once per task by `setup`. A stage's counts are not kept by its steps (each
+task would hold only its own share): Spark counts the output (common.finish_stage).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
@@ -34,9 +34,6 @@ class Step:
     source: str = ""
     output: str = ""  # name of the table schema of the rows `process` yields
 
-    def __init__(self) -> None:
-        self.stats: Counter[str] = Counter()
-
     def setup(self) -> None:
         """Build heavy per-task objects (parsers, RDKit helpers); called once before `run`."""
 
@@ -47,29 +44,36 @@ class Step:
         return None
 
     def origin(self, record: dict) -> str:
-        return f"{record.get('origin_file')}#{record.get('record_index')}"
+        return origin_of(record.get("origin_file"), record.get("record_index"))
 
     def run(self, records: Iterable[dict]) -> Iterator[dict]:
         self.setup()
         for record in records:
-            self.stats["in"] += 1
             try:
+                # Whole, so that a record rejected half-way yields nothing but its reject.
                 outputs = list(self.process(record))
             except Rejected as rejected:
-                self.stats[f"rejected.{rejected.reason}"] += 1
                 yield self.reject_row(rejected, self.record_id(record), self.origin(record))
                 continue
-            for output in outputs:
-                # A step that reads many records from one input (a whole file) reports its
-                # bad ones inline, as reject rows, rather than by raising.
-                key = f"rejected.{output['reject_reason']}" if output.get("reject_reason") else "out"
-                self.stats[key] += 1
             yield from outputs
 
     @staticmethod
     def reject_row(rejected: Rejected, record_id: str | None, origin: str) -> dict:
         return {"reject_reason": rejected.reason, "reject_detail": rejected.detail[:2000],
                 "reject_record_id": record_id, "reject_origin": origin}
+
+
+class FileStep(Step):
+    """A step whose input record is a whole file (`path`, `format`, `compressed`, `release`) and
+    which yields a row or a reject row (`reject_row`) for each record it reads in it."""
+
+    def origin(self, record: dict) -> str:
+        return origin_of(record["path"], 0)
+
+
+def origin_of(path: str | None, record_index: int | None) -> str:
+    """Where a record came from, `<file>#<record index>`, as the rejects table writes it."""
+    return f"{path}#{record_index}"
 
 
 def with_reject_fields(schema: pa.Schema) -> pa.Schema:

@@ -16,7 +16,7 @@ from etl.build.inputs import UNKNOWN, InputFile, ResolvedInputs
 from etl.build.run import DatasetSpec
 from etl.build.common import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates, union_all,
                               unknown_format_rejects)
-from etl.build.steps import Step, accepted, apply_step
+from etl.build.steps import FileStep, Step, accepted, apply_step, origin_of
 from etl.config import UniProtQAConfig
 from etl.normalize.sequences import normalize_sequence
 from etl.parse.uniprot import FLAT, flat_record_accession, parse_entries, parse_flat_record, parse_record
@@ -36,25 +36,19 @@ def bronze_row(fields: dict, origin_file: str, record_index: int, source_format:
             "record_index": record_index, "source_release": release}
 
 
-class ParseUniProtFile(Step):
+class ParseUniProtFile(FileStep):
     """A whole file (gzip flat file, XML, JSON, JSON lines) -> one bronze row or reject per entry."""
 
     stage, source, output = "parse", SOURCE, "uniprot_bronze"
 
     def process(self, record: dict):
-        path, index = record["path"], 0
+        path = record["path"]
         with open_content(path, record["compressed"]) as stream:
             for index, accession, result in parse_entries(stream, record["format"]):
                 if isinstance(result, Rejected):
-                    yield self.reject_row(result, accession, f"{path}#{index}")
+                    yield self.reject_row(result, accession, origin_of(path, index))
                 else:
                     yield bronze_row(result, path, index, record["format"], record["release"])
-
-    def record_id(self, record: dict) -> str | None:
-        return None
-
-    def origin(self, record: dict) -> str:
-        return f"{record['path']}#0"
 
 
 class ParseFlatRecord(Step):
@@ -83,7 +77,6 @@ class UniProtEntryStep(Step):
     source = SOURCE
 
     def __init__(self, config: UniProtQAConfig):
-        super().__init__()
         self.config = config
 
     def record_id(self, record: dict) -> str | None:

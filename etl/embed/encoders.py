@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from etl.fileio import file_sha256
+
 RANDOM = "random"
 # Random weights are seeded, so two processes asked for the same random architecture build the same model
 # (the benchmark compares fair-esm's extraction and lifeqa's on exactly the same weights).
@@ -163,14 +165,6 @@ def random_init(build):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)
         return build()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _resolve_layer(layer: int, num_layers: int, first: int = 0) -> int:

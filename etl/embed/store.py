@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import __version__
+from etl.fileio import fsync_dir, fsync_file
 from etl.embed.encoders import EmbedError, EncoderSpec
 
 FORMAT = 1
@@ -175,9 +176,9 @@ def write_index(path: str | Path) -> int:
     table = _read_entries(path)
     tmp = path / f".index-{uuid.uuid4().hex}.parquet"
     pq.write_table(table, tmp)
-    _fsync_file(tmp)
+    fsync_file(tmp)
     os.replace(tmp, path / "index.parquet")
-    _fsync_dir(path)
+    fsync_dir(path)
     return table.num_rows
 
 
@@ -199,7 +200,7 @@ def prepare_store(path: str | Path, metadata: dict) -> None:
     else:
         tmp = path / ".store.json.tmp"
         tmp.write_text(json.dumps(metadata, indent=2) + "\n")
-        _fsync_file(tmp)
+        fsync_file(tmp)
         os.replace(tmp, meta_file)
     shutil.rmtree(path / "tmp", ignore_errors=True)
     (path / "tmp").mkdir()
@@ -260,7 +261,7 @@ class ShardWriter:
             return None
         keys, offsets, lengths = zip(*self._entries)
         pq.write_table(pa.table({"key": keys, "offset": offsets, "length": lengths}, schema=ENTRIES_SCHEMA), self._dir / "entries.parquet")
-        _fsync_file(self._dir / "entries.parquet")
+        fsync_file(self._dir / "entries.parquet")
         for handle in self._files.values():
             handle.flush()
             os.fsync(handle.fileno())
@@ -273,7 +274,7 @@ class ShardWriter:
             if not (target / "entries.parquet").is_file():
                 raise
             shutil.rmtree(self._dir)  # the same shard was committed before (a retried task)
-        _fsync_dir(self.path / "shards")
+        fsync_dir(self.path / "shards")
         self._dir = None
         self.committed.append(shard)
         return shard
@@ -294,16 +295,3 @@ class ShardWriter:
         data = np.ascontiguousarray(vectors).data
         self._files[kind].write(data)
         self._bytes += data.nbytes
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)

@@ -26,17 +26,16 @@ from xml.etree.ElementTree import iterparse
 
 from Bio import SwissProt
 
+from etl.normalize.text import remove_evidence_tags, remove_qualifiers
 from etl.quality.rejects import Rejected
 
 FLAT, XML, JSON, JSONL = "flat", "xml", "json", "jsonl"
 FLAT_RECORD_END = "//"
 
-_EVIDENCE = re.compile(r"\s*\{ECO:[^{}]*\}")
 _EVIDENCE_AFTER_PERIOD = re.compile(r"\.\s*\{ECO:[^{}]*\}\.")
 _LEGACY_ID_LINE = re.compile(r"^ID\s+\S+\s+(STANDARD|PRELIMINARY);", re.MULTILINE)
 _ACCESSION_LINE = re.compile(r"^AC\s+([^;\s]+);", re.MULTILINE)
 _FLAT_MOLECULE = re.compile(r"^\[([^\]]+)\]:\s*|^([^.;:\[\]{}]+):\s+")
-_LOCATION_QUALIFIER = re.compile(r"\s*\((?:By similarity|Probable|Potential)\)")
 _XML_NS = re.compile(r"^\{[^}]*\}")
 
 
@@ -67,8 +66,7 @@ def detect_format(head: bytes, name: str = "") -> str:
 
 def strip_evidence(text: str) -> str:
     """Drop `{ECO:...}` evidence tags, keeping the sentence's own final period once."""
-    text = _EVIDENCE_AFTER_PERIOD.sub(".", text)
-    return _EVIDENCE.sub("", text).strip()
+    return remove_evidence_tags(_EVIDENCE_AFTER_PERIOD.sub(".", text)).strip()
 
 
 def end_with_period(text: str) -> str:
@@ -260,7 +258,8 @@ def parse_flat_subcellular_location(text: str) -> tuple[list[dict], str | None]:
     body, _, note = text.partition("Note=")
     items = []
     for part in re.split(r"\.\s+|\.$", body.strip()):
-        fields = [_LOCATION_QUALIFIER.sub("", f).strip() for f in part.split(";")]
+        # A qualifier is no part of a location's name, whatever the text cleaning keeps.
+        fields = [remove_qualifiers(f).strip() for f in part.split(";")]
         fields = [f for f in fields if f]
         if fields:
             items.append(location_item(molecule, *fields[:3]))

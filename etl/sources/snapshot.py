@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from etl.fileio import file_sha256, fsync_dir
 from etl.sources.http import ClientStats, Downloaded, Fetched, PullError, utc_now
 
 MANIFEST_NAME = "snapshot.json"
@@ -86,14 +87,6 @@ def stable_manifest(manifest: Any) -> Any:
     return manifest
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as out:
@@ -101,15 +94,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while block := stream.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    fsync_dir(path.parent)
 
 
 class PullObserver(Protocol):
@@ -227,7 +212,7 @@ class Snapshot:
     def verify(self) -> None:
         """Re-hash every data file and compare it with the manifest."""
         for request in self.requests:
-            actual = _sha256_file(self.path / request["file"])
+            actual = file_sha256(self.path / request["file"])
             if actual != request["file_sha256"]:
                 raise SnapshotError(f"{self.path / request['file']}: sha256 {actual} does not match the manifest")
 
@@ -344,7 +329,7 @@ class Snapshot:
         with open(downloaded.path, "rb") as stream:
             os.fsync(stream.fileno())
         os.replace(downloaded.path, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         entry = self._request_entry(downloaded, target, kind, records, extra)
         entry.update(bytes=downloaded.bytes, sha256=downloaded.sha256, file_sha256=downloaded.sha256)
         self._record(entry, state)

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from rdkit import Chem
 
-from etl.embed.encoders import EmbedError, build_encoder, file_sha256, resolve_encoder
+from etl.embed.encoders import EmbedError, build_encoder, resolve_encoder
+from etl.fileio import file_sha256
 from etl.embed.esm2 import load_fair_esm2, windows
 from etl.embed.featurize import mol_graph
 from etl.embed.gin import GinEncoder

@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 from rdkit import Chem
 
 from etl import __version__
-from etl.embed.encoders import file_sha256, resolve_encoder
+from etl.embed.encoders import resolve_encoder
+from etl.fileio import file_sha256
 from etl.embed.release import open_release
 from etl.embed.runner import EmbedOptions, embed_release
 from etl.embed.spark import embed_arrow_partition
