@@ -43,6 +43,9 @@ def spark_conf(master: str | None = None, extra: dict[str, str] | None = None,
         # Workers must run the interpreter that has lifeqa installed.
         conf["spark.pyspark.python"] = sys.executable
         conf["spark.pyspark.driver.python"] = sys.executable
+        # In local mode the driver JVM is also the executor; Spark's 1g default leaves
+        # aggregations little room next to the persisted stages.
+        conf["spark.driver.memory"] = "2g"
     conf.update(extra or {})
     return conf
 

@@ -31,6 +31,14 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(autouse=True)
+def release_cached_tables(request):
+    """A test that builds stages directly leaves them persisted; the next test starts with none."""
+    yield
+    if "spark" in request.fixturenames:
+        request.getfixturevalue("spark").catalog.clearCache()
+
+
 def build_release(dataset: str, out: Path, *extra: str) -> Path:
     """Run `lifeqa build DATASET` in-process (sharing the test SparkSession) and insist it succeeds."""
     from typer.testing import CliRunner

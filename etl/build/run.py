@@ -94,43 +94,49 @@ def run_build(spec: DatasetSpec, spark, inputs: ResolvedInputs, config, out: Pat
     gold, rejects, stages = spec.build(spark, inputs, config)
     # Counted, listed and written split by split: computed once.
     gold = gold.persist(StorageLevel.MEMORY_AND_DISK)
-    counts = reconcile(stages)
-    check_reject_fraction(counts, config.quality)
-    per_input = records_per_input(stages[0].df)
-    rows_by_split = {row["split"]: row["count"] for row in gold.groupBy("split").count().collect()}
-    counts |= {"rows": sum(rows_by_split.values()), "rows_by_split": dict(sorted(rows_by_split.items()))}
-    gold_schema = table(spec.gold_table)
-    source_releases = sorted(r["source_release"] for r in gold.select("source_release").distinct().collect()
-                             if r["source_release"])
-    with staged_directory(out, force) as staging:
-        report("writing the release")
-        data = write_split_data(gold.select(*gold_schema.names), staging, spec.sort_keys, rows_by_split,
-                                config.release.rows_per_shard, gold_schema.arrow())
-        reject_files = write_sorted_parquet(
-            rejects.select(*table("rejects").names), staging / "rejects", "rejects",
-            ["stage", "origin", "reason"], counts["records_rejected"], config.release.rows_per_shard,
-            table("rejects").arrow())
-        data_files = [p for paths in data.values() for p in paths]
-        manifest = {
-            "dataset": spec.name,
-            "version": version or default_version(),
-            "created": utc_now(),
-            "build_started": started,
-            "lifeqa_version": __version__,
-            "spark": {"version": spark.version, "master": spark.sparkContext.master},
-            "config": config_document(config),
-            "config_sha256": config_hash(config),
-            "inputs": [entry | {"records": per_input.get(entry["path"], 0)} for entry in inputs.manifest_entries()],
-            "skipped_inputs": inputs.skipped,
-            "snapshots": inputs.snapshots,
-            "source_releases": source_releases,
-            "stages": {stage.name: stage.as_manifest() for stage in stages},
-            "counts": counts,
-            "reconciled": True,
-            "files": {str(p.relative_to(staging)): file_sha256(p) for p in data_files + reject_files},
-            "content_sha256": rows_sha256(data_files, staging),
-        }
-        write_json(staging / "manifest.json", manifest)
-        card = replace(spec.card, licenses_detail=spec.licenses(gold)) if spec.licenses else spec.card
-        (staging / "README.md").write_text(render_card(card, manifest))
-    return manifest
+    try:
+        counts = reconcile(stages)
+        check_reject_fraction(counts, config.quality)
+        per_input = records_per_input(stages[0].df)
+        rows_by_split = {row["split"]: row["count"] for row in gold.groupBy("split").count().collect()}
+        counts |= {"rows": sum(rows_by_split.values()), "rows_by_split": dict(sorted(rows_by_split.items()))}
+        gold_schema = table(spec.gold_table)
+        source_releases = sorted(r["source_release"] for r in gold.select("source_release").distinct().collect()
+                                 if r["source_release"])
+        with staged_directory(out, force) as staging:
+            report("writing the release")
+            data = write_split_data(gold.select(*gold_schema.names), staging, spec.sort_keys, rows_by_split,
+                                    config.release.rows_per_shard, gold_schema.arrow())
+            reject_files = write_sorted_parquet(
+                rejects.select(*table("rejects").names), staging / "rejects", "rejects",
+                ["stage", "origin", "reason"], counts["records_rejected"], config.release.rows_per_shard,
+                table("rejects").arrow())
+            data_files = [p for paths in data.values() for p in paths]
+            manifest = {
+                "dataset": spec.name,
+                "version": version or default_version(),
+                "created": utc_now(),
+                "build_started": started,
+                "lifeqa_version": __version__,
+                "spark": {"version": spark.version, "master": spark.sparkContext.master},
+                "config": config_document(config),
+                "config_sha256": config_hash(config),
+                "inputs": [entry | {"records": per_input.get(entry["path"], 0)} for entry in inputs.manifest_entries()],
+                "skipped_inputs": inputs.skipped,
+                "snapshots": inputs.snapshots,
+                "source_releases": source_releases,
+                "stages": {stage.name: stage.as_manifest() for stage in stages},
+                "counts": counts,
+                "reconciled": True,
+                "files": {str(p.relative_to(staging)): file_sha256(p) for p in data_files + reject_files},
+                "content_sha256": rows_sha256(data_files, staging),
+            }
+            write_json(staging / "manifest.json", manifest)
+            card = replace(spec.card, licenses_detail=spec.licenses(gold)) if spec.licenses else spec.card
+            (staging / "README.md").write_text(render_card(card, manifest))
+        return manifest
+    finally:
+        # A long-lived session (a notebook, the test suite) runs many builds; what one build
+        # cached must not crowd the next one's aggregations out of memory.
+        for df in [gold] + [stage.df for stage in stages]:
+            df.unpersist()

@@ -23,7 +23,7 @@ import torch
 
 from etl.embed.batching import plan_batches
 from etl.embed.encoders import Chunk, EmbedError, Encoder, EncoderSpec, UnsupportedEntity, build_encoder
-from etl.embed.release import open_release
+from etl.embed.release import Release, open_release
 from etl.embed.store import EmbeddingStore, ShardWriter, StoreLock, prepare_store, store_metadata, write_index
 
 TORCH_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
@@ -130,12 +130,18 @@ def embed_release(
     )
 
 
-def plan_run(release_dir, store_dir, spec: EncoderSpec, options: EmbedOptions) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """(the release's entities, the (key, text) pairs the store lacks); prepares the store. Hold StoreLock."""
+def open_run(release_dir, store_dir, spec: EncoderSpec, options: EmbedOptions) -> Release:
+    """The release, once checked to suit the encoder; creates or checks the store. Hold StoreLock."""
     release = open_release(release_dir)
     if release.unit != spec.unit:
         raise EmbedError(f"{spec.name} embeds {spec.unit}s, but {release.path} is a {release.dataset} release")
     prepare_store(store_dir, store_metadata(spec, options.dtype, options.pooling))
+    return release
+
+
+def plan_run(release_dir, store_dir, spec: EncoderSpec, options: EmbedOptions) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """(the release's entities, the (key, text) pairs the store lacks); prepares the store. Hold StoreLock."""
+    release = open_run(release_dir, store_dir, spec, options)
     stored = EmbeddingStore(store_dir)
     entities = release.entities()
     return entities, [(key, text) for key, text in entities.items() if key not in stored]

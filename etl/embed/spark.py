@@ -3,7 +3,8 @@
 Each task takes the GPU Spark assigned it (spark.task.resource.gpu.amount = 1 and an executor
 resource discovery script), builds the encoder once per executor process, and runs the same core as
 the local job (`embed_items`), committing shards straight into the store, which must be on storage
-that every executor and the driver see (a shared file system). The driver plans and writes the index.
+that every executor and the driver see (a shared file system). Executors plan (which keys the store
+lacks) and embed; the driver holds the store's lock and rewrites its index.
 
     spark = SparkSession.builder.config("spark.executor.resource.gpu.amount", "1") \
         .config("spark.task.resource.gpu.amount", "1").getOrCreate()
@@ -19,9 +20,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
+from pyspark.sql.pandas.types import from_arrow_schema
 
-from etl.embed.encoders import Encoder, EncoderSpec, build_encoder
-from etl.embed.runner import EmbedOptions, EmbedSummary, WorkResult, embed_items, plan_run
+from etl.embed.encoders import EmbedError, Encoder, EncoderSpec, build_encoder
+from etl.embed.release import Release
+from etl.embed.runner import EmbedOptions, EmbedSummary, WorkResult, embed_items, open_run
 from etl.embed.store import StoreLock, write_index
 
 RESULT_SCHEMA = pa.schema([("embedded", pa.int64()), ("tokens", pa.int64()), ("shards", pa.list_(pa.string())), ("skipped_keys", pa.list_(pa.string())), ("skipped_reasons", pa.list_(pa.string()))])
@@ -35,26 +38,54 @@ def embed_with_spark(
     options: EmbedOptions = EmbedOptions(device="cuda"),
     partitions: int | None = None,
 ) -> EmbedSummary:
-    """Embed the keys the store lacks with one Spark task per partition (by default one per executor core slot)."""
+    """Embed the keys the store lacks with one Spark task per partition (by default one per executor core slot).
+
+    The plan is a Spark job too: the release's rows are read by the executors, reduced to unique keys
+    and anti-joined with the keys of the committed shards, so no sequence passes through the driver.
+    """
     started = time.perf_counter()
     with StoreLock(store_dir):
-        entities, todo = plan_run(release_dir, store_dir, spec, options)
+        release = open_run(release_dir, store_dir, spec, options)
+        entities = release_entities_df(spark, release)
+        todo = entities.join(stored_keys_df(spark, store_dir), "key", "left_anti")
+        # Hash-partitioned by key: a retried task gets the same keys, so it commits the same shard id.
+        todo = todo.repartition(partitions or spark.sparkContext.defaultParallelism, "key")
+        task = _PartitionTask(spec, str(store_dir), options)
         result = WorkResult()
-        if todo:
-            frame = spark.createDataFrame(todo, "key string, text string")
-            frame = frame.repartition(partitions or spark.sparkContext.defaultParallelism)
-            task = _PartitionTask(spec, str(store_dir), options)
-            from pyspark.sql.pandas.types import from_arrow_schema
-
-            # One small summary row per task comes back to the driver, never the vectors.
-            for row in frame.mapInArrow(task, from_arrow_schema(RESULT_SCHEMA)).collect():
-                result.merge(WorkResult(row.embedded, row.tokens, dict(zip(row.skipped_keys, row.skipped_reasons)), list(row.shards)))
+        workers = 0  # tasks that had keys to embed
+        # One small summary row per task comes back to the driver, never the vectors.
+        for row in todo.mapInArrow(task, from_arrow_schema(RESULT_SCHEMA)).collect():
+            result.merge(WorkResult(row.embedded, row.tokens, dict(zip(row.skipped_keys, row.skipped_reasons)), list(row.shards)))
+            workers += bool(row.embedded or row.skipped_keys)
+        total = entities.count()
         write_index(store_dir)
+    attempted = result.embedded + len(result.skipped)
     return EmbedSummary(
-        encoder=spec.name, unit=spec.unit, entities=len(entities), already_stored=len(entities) - len(todo),
+        encoder=spec.name, unit=spec.unit, entities=total, already_stored=total - attempted,
         embedded=result.embedded, tokens=result.tokens, skipped=result.skipped, shards=len(result.shards),
-        workers=frame.rdd.getNumPartitions() if todo else 0, seconds=time.perf_counter() - started, store=str(store_dir),
+        workers=workers, seconds=time.perf_counter() - started, store=str(store_dir),
     )
+
+
+def release_entities_df(spark, release: Release):
+    """(key, text): one row per unique entity of the release, keyed as Release.entities() keys it."""
+    from pyspark.sql import functions as F
+
+    files = release.files()
+    if not files:
+        raise EmbedError(f"{release.path} has no data/*.parquet")
+    rows = spark.read.parquet(*[str(f) for f in files])
+    text = F.col(release.text_column).cast("string")
+    key = F.col("sequence_sha256") if release.dataset == "uniprotqa" else F.sha2(text, 256)
+    return rows.select(key.alias("key"), text.alias("text")).dropDuplicates(["key"])
+
+
+def stored_keys_df(spark, store_dir: str | Path):
+    """The keys of the store's committed shards (the shards are the truth; index.parquet is a cache)."""
+    entries = sorted(str(p) for p in Path(store_dir, "shards").glob("*/entries.parquet"))
+    if not entries:
+        return spark.createDataFrame([], "key string")
+    return spark.read.parquet(*entries).select("key")
 
 
 class _PartitionTask:
@@ -70,7 +101,8 @@ class _PartitionTask:
 def embed_arrow_partition(batches: Iterator[pa.RecordBatch], spec: EncoderSpec, store_dir: str, options: EmbedOptions, device: str) -> Iterator[pa.RecordBatch]:
     """Embed one partition's (key, text) rows into the store; yields one row saying what was done."""
     items = [pair for batch in batches for pair in zip(batch.column("key").to_pylist(), batch.column("text").to_pylist())]
-    result = embed_items(_encoder(spec, device), store_dir, items, options)
+    # A partition the hash left empty needs no model.
+    result = embed_items(_encoder(spec, device), store_dir, items, options) if items else WorkResult()
     skipped = sorted(result.skipped.items())
     yield pa.RecordBatch.from_pylist(
         [{"embedded": result.embedded, "tokens": result.tokens, "shards": result.shards,

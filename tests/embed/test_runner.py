@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rdkit import Chem
@@ -131,3 +132,13 @@ def test_embed_with_spark_fills_the_store_once_and_then_only_new_keys(spark, pub
     assert sorted(store.keys()) == sorted(k for k in entities if k not in summary.skipped)
     again = embed_with_spark(spark, pubchemqa_release, tmp_path / "store", spec, options, partitions=2)
     assert again.embedded == 0 and again.already_stored == summary.embedded
+
+
+@pytest.mark.parametrize("release_fixture", ["uniprotqa_release", "pubchemqa_release"])
+def test_the_spark_plan_keys_entities_as_the_local_plan_does(spark, request, release_fixture, tmp_path):
+    from etl.embed.spark import release_entities_df, stored_keys_df
+
+    release = open_release(request.getfixturevalue(release_fixture))
+    planned = {row["key"]: row["text"] for row in release_entities_df(spark, release).collect()}
+    assert planned == release.entities()
+    assert stored_keys_df(spark, tmp_path).count() == 0  # no store yet: every key is missing
