@@ -8,9 +8,12 @@ last one kept:
 
   parse      files -> pubchem_bronze (one row per yielded record, unreadable ones rejected)
   dedupe     one structure and one title per CID (duplicate_structure, duplicate_title)
+  pair       structures and titles of CIDs that no description names are rejected
+             (no_description_for_cid) before any RDKit work: a bulk CID-SMILES file holds
+             ~120M compounds, of which about 1 in 300 has a description
   normalize  structures -> normalized molecules (MoleculePolicy) -> pubchem_molecules
   join       on CID: descriptions get their molecule and the CID's names; a description
-             without a molecule, or a structure / title without a description, is rejected
+             or title without a molecule is rejected
   clean      descriptions -> answers (DescriptionPolicy); identical answers of one CID kept
              once (duplicate_description)
   qa         structures and titles whose CID kept no description are rejected; what is
@@ -158,13 +161,26 @@ def dedupe_stage(bronze: StageResult) -> StageResult:
     return finish_stage("dedupe", df, records_in=bronze.records_out)
 
 
-def normalize_stage(deduped: StageResult, config: PubChemQAConfig) -> StageResult:
+def pair_stage(deduped: StageResult) -> StageResult:
+    """Structures and titles go on only where their CID has a description (a semi-join on CID)."""
     from pyspark.sql import functions as F
 
-    bronze = accepted(deduped.df, table(BRONZE))
+    kept = accepted(deduped.df, table(BRONZE))
+    described = kept.filter(is_kind("description")).select("cid", F.lit(True).alias("_described")).distinct()
+    joined = kept.join(F.broadcast(described), "cid", "left")
+    reason = F.when(~is_kind("description") & F.col("_described").isNull(), F.lit("no_description_for_cid"))
+    df = reject_rows_where(joined, table(BRONZE).names, reason, F.lit("no description of this CID in the inputs"),
+                           F.col("cid"))
+    return finish_stage("pair", df, records_in=deduped.records_out)
+
+
+def normalize_stage(paired: StageResult, config: PubChemQAConfig) -> StageResult:
+    from pyspark.sql import functions as F
+
+    bronze = accepted(paired.df, table(BRONZE))
     silver_only = [c for c in table(SILVER).names if c not in table(BRONZE).names]
     rows = bronze.select("*", *[F.lit(None).cast(table(SILVER).spark()[c].dataType).alias(c) for c in silver_only])
-    return finish_stage("normalize", apply_step(rows, NormalizeStructure(config)), records_in=deduped.records_out)
+    return finish_stage("normalize", apply_step(rows, NormalizeStructure(config)), records_in=paired.records_out)
 
 
 def per_cid(kept, kind: str, **columns):
@@ -185,14 +201,10 @@ def join_stage(normalized: StageResult) -> StageResult:
                         _heavy="heavy_atoms", _formula="formula", _changed="structure_changed",
                         _parent="parent_taken", _structure_title="title")
     titles = per_cid(kept, "title", _cid_title="title")
-    joined = (kept.join(molecules, "cid", "left").join(titles, "cid", "left")
-                  .join(per_cid(kept, "description"), "cid", "left"))
-    reason = (F.when(is_kind("description") & F.col("_has_structure").isNull(), F.lit("no_structure_for_cid"))
-               .when(~is_kind("description") & F.col("_has_description").isNull(), F.lit("no_description_for_cid"))
-               .when(is_kind("title") & F.col("_has_structure").isNull(), F.lit("no_structure_for_cid")))
-    detail = F.when(reason == "no_structure_for_cid", F.lit("no usable structure for this CID (none in the "
-                                                            "inputs, or rejected while normalizing)")) \
-              .otherwise(F.lit("no description of this CID in the inputs"))
+    joined = kept.join(molecules, "cid", "left").join(titles, "cid", "left")
+    # Structures are all described (pair_stage); descriptions and titles need a molecule.
+    reason = F.when(~is_kind("structure") & F.col("_has_structure").isNull(), F.lit("no_structure_for_cid"))
+    detail = F.lit("no usable structure for this CID (none in the inputs, or rejected while normalizing)")
     described = is_kind("description")
     names = F.filter(F.array_distinct(F.concat(F.coalesce("names", F.array()),
                                                F.array("_cid_title", "_structure_title"))),
@@ -240,11 +252,12 @@ def build_pubchemqa(spark, inputs: ResolvedInputs, config: PubChemQAConfig):
     """Run every stage; return (gold DataFrame, rejects DataFrame, [StageResult])."""
     bronze = parse_stage(spark, inputs)
     deduped = dedupe_stage(bronze)
-    normalized = normalize_stage(deduped, config)
+    paired = pair_stage(deduped)
+    normalized = normalize_stage(paired, config)
     joined = join_stage(normalized)
     cleaned = clean_stage(joined, config)
     released = release_stage(cleaned)
-    stages = [bronze, deduped, normalized, joined, cleaned, released]
+    stages = [bronze, deduped, paired, normalized, joined, cleaned, released]
     descriptions = accepted(released.df, table(SILVER)).filter(is_kind("description"))
     gold = accepted(apply_step(descriptions, GeneratePubChemQA(config)), table(GOLD))
     return gold, all_rejects(stages, SOURCE), stages

@@ -107,19 +107,26 @@ def embed_release(
     options: EmbedOptions = EmbedOptions(),
     workers: int | None = None,
     reporter: Reporter | None = None,
+    encoder: Encoder | None = None,
 ) -> EmbedSummary:
-    """Embed every entity of the release that the store lacks (spec from resolve_encoder); safe to kill and run again."""
+    """Embed every entity of the release that the store lacks (spec from resolve_encoder); safe to kill and run again.
+
+    `encoder`, an encoder already built from `spec` on `options.device`, lets one process embed several
+    releases with one loaded model; it implies a single worker.
+    """
     started = time.perf_counter()
     reporter = reporter or _Silent()
     device = torch.device(options.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise EmbedError("--device cuda, but PyTorch sees no CUDA device")
-    workers = workers or (torch.cuda.device_count() if device.type == "cuda" else 1)
+    if encoder is not None and (encoder.spec != spec or encoder.device.type != device.type or (workers or 1) != 1):
+        raise EmbedError(f"the encoder passed in is not {spec.name} on {device} with a single worker")
+    workers = 1 if encoder is not None else workers or (torch.cuda.device_count() if device.type == "cuda" else 1)
     with StoreLock(store_dir):
         entities, todo = plan_run(release_dir, store_dir, spec, options)
         result = WorkResult()
         if todo and workers == 1:
-            result = embed_items(build_encoder(spec, device), store_dir, todo, options, reporter)
+            result = embed_items(encoder or build_encoder(spec, device), store_dir, todo, options, reporter)
         elif todo:
             result = _run_workers(spec, store_dir, todo, options, workers, reporter)
         write_index(store_dir)

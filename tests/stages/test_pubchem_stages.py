@@ -68,10 +68,27 @@ def test_join_rejects_each_unpaired_record(spark, tmp_path, shared_data):
     gold, rejects, stages = build(spark, annotations, smiles, titles,
                                   shared_data / "pubchem" / "cid4" / "COMPOUND_CID_4.json")
     reconcile(stages)
-    by_reason = sorted((r["reason"], r["record_id"]) for r in rejects if r["stage"] == "join")
-    assert by_reason == [("no_description_for_cid", "702"), ("no_description_for_cid", "999"),
-                         ("no_structure_for_cid", str(unpaired_cid))]
+    by_stage = sorted((r["stage"], r["reason"], r["record_id"]) for r in rejects if r["stage"] in ("pair", "join"))
+    assert by_stage == [("join", "no_structure_for_cid", str(unpaired_cid)),
+                        ("pair", "no_description_for_cid", "702"), ("pair", "no_description_for_cid", "999")]
     assert {r["cid"] for r in gold} == {4} and all(r["smiles"] == "CC(O)CN" for r in gold)
+
+
+def test_undescribed_structures_are_rejected_before_rdkit_sees_them(spark, tmp_path):
+    # A bulk CID-SMILES file: only CID 702 is described. CID 5's SMILES cannot be parsed, but
+    # since nothing describes CID 5 it is never normalized: its reason is the missing description.
+    smiles = tmp_path / "CID-SMILES"
+    smiles.write_text("5\tC1CC(\n702\tCCO\n887\tCO\n")
+    described = chebi_tsv(tmp_path / "d.tsv", [(702, "CCO", "The molecule is a primary alcohol that is ethane "
+                                                              "in which a hydrogen is replaced by hydroxy.")])
+    gold, rejects, stages = build(spark, smiles, described)
+    reconcile(stages)
+    normalized = next(stage for stage in stages if stage.name == "normalize")
+    assert normalized.records_in == 2 and normalized.rejected == {}  # 702's description and its one structure
+    assert sorted((r["stage"], r["reason"], r["record_id"]) for r in rejects) == [
+        ("dedupe", "duplicate_structure", "702"),
+        ("pair", "no_description_for_cid", "5"), ("pair", "no_description_for_cid", "887")]
+    assert [r["cid"] for r in gold] == [702]
 
 
 def test_identical_descriptions_are_kept_once_with_the_first_source(spark, tmp_path):
