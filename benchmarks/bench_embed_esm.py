@@ -40,7 +40,8 @@ from Bio import SwissProt
 
 from etl.embed.encoders import build_encoder, resolve_encoder
 from etl.embed.esm2 import load_fair_esm2
-from etl.embed.runner import EmbedOptions, embed_release
+from etl.embed.batching import plan_batches
+from etl.embed.runner import DEFAULT_MAX_TOKENS, EmbedOptions, compute_dtype, embed_release
 from etl.embed.store import EmbeddingStore
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "uniprot" / "uniprotkb_sample.dat"
@@ -133,6 +134,21 @@ def lifeqa_embed(release: Path, store: Path, encoder, options: EmbedOptions) -> 
     return time.perf_counter() - started
 
 
+def forward_only(encoder, sequences: list[str], options: EmbedOptions) -> float:
+    """Seconds of the encoder's forward alone over lifeqa's batches: the part of a run the model costs."""
+    chunks = [chunk for i, s in enumerate(sequences) for chunk in encoder.featurize(str(i), s)]
+    batches = plan_batches(chunks, options.max_tokens or DEFAULT_MAX_TOKENS["residue"], encoder.padded)
+    autocast_dtype = compute_dtype(encoder.device, options.dtype)
+    synchronize(encoder.device)
+    started = time.perf_counter()
+    with torch.inference_mode(), torch.autocast(encoder.device.type, dtype=autocast_dtype,
+                                                enabled=autocast_dtype != torch.float32):
+        for batch in batches:
+            encoder.forward(batch)
+    synchronize(encoder.device)
+    return time.perf_counter() - started
+
+
 def cosines(store_dir: Path, reference: dict[str, torch.Tensor]) -> torch.Tensor:
     store = EmbeddingStore(store_dir)
     values = []
@@ -150,6 +166,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both sides run there)")
     parser.add_argument("--max-tokens", default="default", help="lifeqa batch budgets to time, comma-separated ('default': lifeqa embed's)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs of each side; the best counts")
+    parser.add_argument("--forward-only", action="store_true",
+                        help="also time lifeqa's encoder forward alone (no featurizing, copies or store)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's dense fp16/bf16 peak, for MFU")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
@@ -194,6 +212,9 @@ def main() -> None:
             print(f"lifeqa embed --dtype {dtype:<4} --max-tokens {options.max_tokens or 'default'}: {rates(seconds)}  "
                   f"{reference_seconds / seconds:5.2f}x  pooled cosine to fp32 reference: min {similarity.min():.6f} "
                   f"mean {similarity.mean():.6f}")
+            if args.forward_only:
+                forward = min(forward_only(encoder, sequences, options) for _ in range(args.repeats))
+                print(f"  of which the forward alone:            {rates(forward)}")
 
 
 if __name__ == "__main__":

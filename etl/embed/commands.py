@@ -85,8 +85,8 @@ def embed(
 def _print_summary(console: Console, s) -> None:
     console.print(
         f"{s.encoder}: {s.entities:,} unique entities in the release, {s.already_stored:,} already in the store, "
-        f"{s.embedded:,} embedded ({s.tokens:,} {s.unit}s in {s.seconds:.1f} s, {s.tokens_per_second:,.0f} {s.unit}s/s, "
-        f"{s.shards} shards, {s.workers} workers) -> {s.store}",
+        f"{s.embedded:,} embedded ({s.tokens:,} {s.unit}s in {s.embed_seconds:.1f} s, {s.tokens_per_second:,.0f} {s.unit}s/s, "
+        f"{s.shards} shards, {s.workers} workers; {s.seconds:.1f} s in all, loading the model included) -> {s.store}",
         highlight=False,
     )
     for key, reason in sorted(s.skipped.items()):

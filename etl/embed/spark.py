@@ -27,7 +27,7 @@ from etl.embed.release import Release
 from etl.embed.runner import EmbedOptions, EmbedSummary, WorkResult, embed_items, open_run
 from etl.embed.store import StoreLock, write_index
 
-RESULT_SCHEMA = pa.schema([("embedded", pa.int64()), ("tokens", pa.int64()), ("shards", pa.list_(pa.string())), ("skipped_keys", pa.list_(pa.string())), ("skipped_reasons", pa.list_(pa.string()))])
+RESULT_SCHEMA = pa.schema([("embedded", pa.int64()), ("tokens", pa.int64()), ("shards", pa.list_(pa.string())), ("skipped_keys", pa.list_(pa.string())), ("skipped_reasons", pa.list_(pa.string())), ("seconds", pa.float64())])
 
 
 def embed_with_spark(
@@ -55,7 +55,7 @@ def embed_with_spark(
         workers = 0  # tasks that had keys to embed
         # One small summary row per task comes back to the driver, never the vectors.
         for row in todo.mapInArrow(task, from_arrow_schema(RESULT_SCHEMA)).collect():
-            result.merge(WorkResult(row.embedded, row.tokens, dict(zip(row.skipped_keys, row.skipped_reasons)), list(row.shards)))
+            result.merge(WorkResult(row.embedded, row.tokens, dict(zip(row.skipped_keys, row.skipped_reasons)), list(row.shards), row.seconds))
             workers += bool(row.embedded or row.skipped_keys)
         total = entities.count()
         write_index(store_dir)
@@ -63,7 +63,7 @@ def embed_with_spark(
     return EmbedSummary(
         encoder=spec.name, unit=spec.unit, entities=total, already_stored=total - attempted,
         embedded=result.embedded, tokens=result.tokens, skipped=result.skipped, shards=len(result.shards),
-        workers=workers, seconds=time.perf_counter() - started, store=str(store_dir),
+        workers=workers, seconds=time.perf_counter() - started, embed_seconds=result.seconds, store=str(store_dir),
     )
 
 
@@ -106,7 +106,7 @@ def embed_arrow_partition(batches: Iterator[pa.RecordBatch], spec: EncoderSpec, 
     skipped = sorted(result.skipped.items())
     yield pa.RecordBatch.from_pylist(
         [{"embedded": result.embedded, "tokens": result.tokens, "shards": result.shards,
-          "skipped_keys": [k for k, _ in skipped], "skipped_reasons": [r for _, r in skipped]}],
+          "skipped_keys": [k for k, _ in skipped], "skipped_reasons": [r for _, r in skipped], "seconds": result.seconds}],
         schema=RESULT_SCHEMA,
     )
 

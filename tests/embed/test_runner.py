@@ -64,6 +64,8 @@ def test_a_superset_release_embeds_only_the_new_keys(uniprotqa_release, tiny_esm
     store_dir = tmp_path / "store"
     first = embed_release(older, store_dir, spec)
     assert first.embedded == len(older_keys)
+    # The rate is taken over the embedding alone; the run's seconds also hold loading the model.
+    assert 0 < first.embed_seconds < first.seconds and first.tokens_per_second == first.tokens / first.embed_seconds
     before = {key: np.array(EmbeddingStore(store_dir).get(key)) for key in older_keys}
 
     second = embed_release(uniprotqa_release, store_dir, spec)
