@@ -149,6 +149,27 @@ def forward_only(encoder, sequences: list[str], options: EmbedOptions) -> float:
     return time.perf_counter() - started
 
 
+def print_profile(encoder, sequences: list[str], options: EmbedOptions) -> None:
+    """Where the forward's device time goes: the kernels by total time, and their share by kind."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if encoder.device.type == "cuda" else [])
+    with profile(activities=activities) as profiler:
+        forward_only(encoder, sequences, options)
+    kernels = [e for e in profiler.key_averages() if e.device_type.name == "CUDA"] or list(profiler.key_averages())
+    time_of = (lambda e: e.device_time_total) if encoder.device.type == "cuda" else (lambda e: e.self_cpu_time_total)
+    total = sum(time_of(e) for e in kernels) or 1
+    shares: dict[str, float] = {}
+    for event in kernels:
+        name = event.key.lower()
+        kind = ("matmul" if any(w in name for w in ("gemm", "matmul", "addmm", "cutlass", "nvjet", "sm90_xmma"))
+                else "attention" if any(w in name for w in ("fmha", "attention", "flash", "efficient")) else "other")
+        shares[kind] = shares.get(kind, 0) + time_of(event)
+    print("  device time by kind: " + ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])))
+    for event in sorted(kernels, key=time_of, reverse=True)[:12]:
+        print(f"    {time_of(event) / total:6.1%}  {event.count:6d}x  {event.key[:110]}")
+
+
 def cosines(store_dir: Path, reference: dict[str, torch.Tensor]) -> torch.Tensor:
     store = EmbeddingStore(store_dir)
     values = []
@@ -168,6 +189,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="timed runs of each side; the best counts")
     parser.add_argument("--forward-only", action="store_true",
                         help="also time lifeqa's encoder forward alone (no featurizing, copies or store)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print where lifeqa's forward spends its time, kernel by kernel (torch.profiler)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's dense fp16/bf16 peak, for MFU")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
@@ -215,6 +238,8 @@ def main() -> None:
             if args.forward_only:
                 forward = min(forward_only(encoder, sequences, options) for _ in range(args.repeats))
                 print(f"  of which the forward alone:            {rates(forward)}")
+            if args.profile:
+                print_profile(encoder, sequences, options)
 
 
 if __name__ == "__main__":
