@@ -40,8 +40,7 @@ from Bio import SwissProt
 
 from etl.embed.encoders import build_encoder, resolve_encoder
 from etl.embed.esm2 import load_fair_esm2
-from etl.embed.batching import plan_batches
-from etl.embed.runner import DEFAULT_MAX_TOKENS, EmbedOptions, compute_dtype, embed_release
+from etl.embed.runner import EmbedOptions, embed_release, encoder_batches, inference
 from etl.embed.store import EmbeddingStore
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "uniprot" / "uniprotkb_sample.dat"
@@ -108,6 +107,7 @@ def fair_esm_extract(model, sequences: list[str], out_dir: Path, device: torch.d
     batches = dataset.get_batch_indices(4096, extra_toks_per_seq=1)
     loader = torch.utils.data.DataLoader(dataset, collate_fn=model.alphabet.get_batch_converter(LIMIT), batch_sampler=batches)
     layer = model.num_layers
+    out_dir.mkdir()
     means = {}
     started = time.perf_counter()
     with torch.no_grad():
@@ -137,12 +137,10 @@ def lifeqa_embed(release: Path, store: Path, encoder, options: EmbedOptions) -> 
 def forward_only(encoder, sequences: list[str], options: EmbedOptions) -> float:
     """Seconds of the encoder's forward alone over lifeqa's batches: the part of a run the model costs."""
     chunks = [chunk for i, s in enumerate(sequences) for chunk in encoder.featurize(str(i), s)]
-    batches = plan_batches(chunks, options.max_tokens or DEFAULT_MAX_TOKENS["residue"], encoder.padded)
-    autocast_dtype = compute_dtype(encoder.device, options.dtype)
+    batches = encoder_batches(encoder, chunks, options)
     synchronize(encoder.device)
     started = time.perf_counter()
-    with torch.inference_mode(), torch.autocast(encoder.device.type, dtype=autocast_dtype,
-                                                enabled=autocast_dtype != torch.float32):
+    with inference(encoder.device, options.dtype):
         for batch in batches:
             encoder.forward(batch)
     synchronize(encoder.device)
@@ -212,10 +210,8 @@ def main() -> None:
         scratch = Path(scratch)
         release = write_release(scratch / "release", sequences)
         model = load_fair_esm2(spec).eval().to(device)
-        runs = [scratch / f"fair-{run}" for run in range(args.repeats + (device.type == "cuda"))]
-        for out_dir in runs:  # on a GPU the first run only warms up (kernels, allocator)
-            out_dir.mkdir()
-        timed = [fair_esm_extract(model, sequences, out_dir, device) for out_dir in runs][-args.repeats:]
+        runs = args.repeats + (device.type == "cuda")  # on a GPU the first run only warms up (kernels, allocator)
+        timed = [fair_esm_extract(model, sequences, scratch / f"fair-{run}", device) for run in range(runs)][-args.repeats:]
         reference_seconds, reference = min(timed, key=lambda run: run[0])
         del model
         print(f"fair-esm extract (fp32, 4096-token batches): {rates(reference_seconds)}")
@@ -226,7 +222,7 @@ def main() -> None:
             options = EmbedOptions(device=args.device, dtype=dtype, pooling="both", max_tokens=budget)
             store = scratch / f"store-{dtype}-{budget}"
             times = []
-            for _ in range(args.repeats + (device.type == "cuda")):
+            for _ in range(runs):
                 shutil.rmtree(store, ignore_errors=True)  # each run fills a fresh store
                 times.append(lifeqa_embed(release, store, encoder, options))
             seconds = min(times[-args.repeats:])

@@ -163,14 +163,8 @@ def dedupe_stage(bronze: StageResult) -> StageResult:
 
 def pair_stage(deduped: StageResult) -> StageResult:
     """Structures and titles go on only where their CID has a description (a semi-join on CID)."""
-    from pyspark.sql import functions as F
-
-    kept = accepted(deduped.df, table(BRONZE))
-    described = kept.filter(is_kind("description")).select("cid", F.lit(True).alias("_described")).distinct()
-    joined = kept.join(F.broadcast(described), "cid", "left")
-    reason = F.when(~is_kind("description") & F.col("_described").isNull(), F.lit("no_description_for_cid"))
-    df = reject_rows_where(joined, table(BRONZE).names, reason, F.lit("no description of this CID in the inputs"),
-                           F.col("cid"))
+    df = reject_undescribed(accepted(deduped.df, table(BRONZE)), table(BRONZE).names,
+                            "no description of this CID in the inputs")
     return finish_stage("pair", df, records_in=deduped.records_out)
 
 
@@ -190,6 +184,16 @@ def per_cid(kept, kind: str, **columns):
     return (kept.filter(is_kind(kind)).groupBy("cid")
                 .agg(F.lit(True).alias(f"_has_{kind}"),
                      *[F.first(source, ignorenulls=True).alias(alias) for alias, source in columns.items()]))
+
+
+def reject_undescribed(kept, columns: list[str], detail: str):
+    """Structures and titles of a CID with no kept description become `no_description_for_cid` rejects.
+    The described CIDs are broadcast: they are few next to a bulk structure file."""
+    from pyspark.sql import functions as F
+
+    joined = kept.join(F.broadcast(per_cid(kept, "description")), "cid", "left")
+    reason = F.when(~is_kind("description") & F.col("_has_description").isNull(), F.lit("no_description_for_cid"))
+    return reject_rows_where(joined, columns, reason, F.lit(detail), F.col("cid"))
 
 
 def join_stage(normalized: StageResult) -> StageResult:
@@ -238,13 +242,8 @@ def clean_stage(joined: StageResult, config: PubChemQAConfig) -> StageResult:
 def release_stage(cleaned: StageResult) -> StageResult:
     """Structures and titles are released with the descriptions that use them; those whose
     CID lost every description while cleaning go to rejects."""
-    from pyspark.sql import functions as F
-
-    kept = accepted(cleaned.df, table(SILVER))
-    joined = kept.join(per_cid(kept, "description"), "cid", "left")
-    reason = F.when(~is_kind("description") & F.col("_has_description").isNull(), F.lit("no_description_for_cid"))
-    df = reject_rows_where(joined, table(SILVER).names, reason,
-                           F.lit("every description of this CID was rejected"), F.col("cid"))
+    df = reject_undescribed(accepted(cleaned.df, table(SILVER)), table(SILVER).names,
+                            "every description of this CID was rejected")
     return finish_stage("qa", df, records_in=cleaned.records_out)
 
 

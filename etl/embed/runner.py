@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -103,6 +104,19 @@ def compute_dtype(device: torch.device, dtype: str) -> torch.dtype:
     return torch.bfloat16 if dtype == "bf16" else torch.float32
 
 
+def encoder_batches(encoder: Encoder, chunks: list[Chunk], options: EmbedOptions) -> list[list[Chunk]]:
+    """The chunks packed into batches within --max-tokens (or the default budget for the encoder's unit)."""
+    return plan_batches(chunks, options.max_tokens or DEFAULT_MAX_TOKENS[encoder.spec.unit], encoder.padded)
+
+
+@contextmanager
+def inference(device: torch.device, dtype: str):
+    """inference_mode, under autocast to compute_dtype(device, dtype) unless that is fp32."""
+    autocast_dtype = compute_dtype(device, dtype)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype != torch.float32):
+        yield
+
+
 def embed_release(
     release_dir: str | Path,
     store_dir: str | Path,
@@ -174,14 +188,12 @@ def embed_items(encoder: Encoder, store_dir, items: list[tuple[str, str]], optio
             chunks += encoder.featurize(key, text)
         except UnsupportedEntity as error:
             result.skipped[key] = str(error)
-    max_tokens = options.max_tokens or DEFAULT_MAX_TOKENS[encoder.spec.unit]
-    batches = plan_batches(chunks, max_tokens, encoder.padded)
+    batches = encoder_batches(encoder, chunks, options)
     reporter.planned(sum(c.keep[1] - c.keep[0] for c in chunks), len(items) - len(result.skipped))
     writer = BackgroundWriter(ShardWriter(store_dir, options.dtype, options.pooling, int(options.shard_mb * 2**20)))
     assembler = _Assembler(options)
-    autocast_dtype = compute_dtype(encoder.device, options.dtype)
     try:
-        with torch.inference_mode(), torch.autocast(encoder.device.type, dtype=autocast_dtype, enabled=autocast_dtype != torch.float32):
+        with inference(encoder.device, options.dtype):
             for batch in batches:
                 done = assembler.add(batch, encoder.forward(batch))
                 writer.put(done, _copied_event(encoder.device))
