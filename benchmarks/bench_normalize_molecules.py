@@ -21,9 +21,9 @@ from pathlib import Path
 from chembl_structure_pipeline import get_parent_mol, standardize_mol
 from rdkit import Chem, rdBase
 
-from etl.build.pubchemqa import NormalizeStructure
-from etl.build.steps import apply_step
-from etl.config import PubChemQAConfig
+from etl.datasets.pubchemqa import NormalizeStructure
+from etl.pipeline.steps import apply_step
+from etl.datasets.pubchemqa import PubChemQAConfig
 from etl.normalize.molecules import MoleculeNormalizer
 from etl.quality.rejects import Rejected
 from etl.spark import get_spark

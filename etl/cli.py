@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from etl.build import commands as build_commands
+from etl.datasets import datasets
 from etl.embed.commands import embed
+from etl.pipeline.build_command import build_command
 from etl.sources.commands import pull_app
 
 app = typer.Typer(
@@ -16,8 +17,8 @@ app = typer.Typer(
 )
 build_app = typer.Typer(help="Build a dataset release from source files or snapshots.", no_args_is_help=True)
 app.add_typer(build_app, name="build")
-build_app.command("uniprotqa")(build_commands.uniprotqa)
-build_app.command("pubchemqa")(build_commands.pubchemqa)
+for name, dataset in datasets().items():
+    build_app.command(name)(build_command(dataset))
 app.add_typer(pull_app, name="pull")
 app.command()(embed)
 

@@ -1,4 +1,5 @@
-"""Typed pipeline configuration (pydantic), read from pipelines/<dataset>.yaml.
+"""Typed pipeline configuration (pydantic), read from pipelines/<dataset>.yaml: the settings every
+dataset shares; each dataset's own sections live in its module (etl/datasets/).
 
 Unknown keys are errors (a typo must not silently fall back to a default), and
 the config's hash, recorded in every manifest, is taken over its canonical JSON
@@ -14,12 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from etl.normalize.descriptions import DescriptionPolicy
-from etl.normalize.molecules import MoleculePolicy
-from etl.normalize.sequences import SequencePolicy
-from etl.normalize.text import TextPolicy
 from etl.paths import pipelines_dir
-from etl.qa.templates import BIOMEDGPT_UNIPROT_TEMPLATES, UNIPROT_ANSWERS, QATemplate, check_template_fields
 from etl.split import SplitPolicy
 
 
@@ -46,49 +42,19 @@ class ReleaseSettings(Strict):
     license: str = "cc-by-4.0"
     rows_per_shard: int = Field(500_000, ge=1)
     pretty_name: str | None = None
+    allow_empty: bool = Field(False, description="write a release even when no record survives the build "
+                                                 "(by default such a build fails and writes nothing)")
 
 
-class UniProtSelection(Strict):
-    reviewed_only: bool = Field(False, description="keep Swiss-Prot entries only (UniProtQA used Swiss-Prot)")
+class DatasetConfig(Strict):
+    """What every dataset's config holds; a dataset's module subclasses it with its own
+    sections and defaults (etl/datasets/<name>.py)."""
 
-
-class UniProtQAConfig(Strict):
-    dataset: str = "uniprotqa"
+    dataset: str
     spark: SparkSettings = SparkSettings()
-    selection: UniProtSelection = UniProtSelection()
-    sequence: SequencePolicy = SequencePolicy()
-    text: TextPolicy = TextPolicy()
-    templates: list[QATemplate] = Field(default_factory=lambda: list(BIOMEDGPT_UNIPROT_TEMPLATES))
     split: SplitPolicy = SplitPolicy()
     quality: QualitySettings = QualitySettings()
-    release: ReleaseSettings = ReleaseSettings(pretty_name="UniProtQA (rebuilt by lifeqa)")
-
-    def model_post_init(self, _context) -> None:
-        check_template_fields(self.templates, UNIPROT_ANSWERS)
-
-
-# What a PubChemQA split may group by: a gold column, or the InChIKey's first block
-# (the connectivity: stereoisomers and isotopologues share it, so they share a split).
-PUBCHEM_SPLIT_KEYS = ("inchikey_connectivity", "inchikey", "smiles", "cid")
-
-
-class PubChemQAConfig(Strict):
-    dataset: str = "pubchemqa"
-    spark: SparkSettings = SparkSettings()
-    molecules: MoleculePolicy = MoleculePolicy()
-    descriptions: DescriptionPolicy = DescriptionPolicy()
-    question: str = Field("Please describe this molecule.", min_length=1,
-                          description="the one question every description answers")
-    split: SplitPolicy = SplitPolicy(group_by="inchikey_connectivity")
-    # A structure file (SDF, the bulk CID-SMILES) holds far more compounds than have a description:
-    # those structures are rejected as no_description_for_cid by design, not as a sign of bad input.
-    quality: QualitySettings = QualitySettings(not_counted_reasons=["no_description_for_cid"])
-    # PubChem is public domain; each depositor's text keeps its own licence (listed in the card).
-    release: ReleaseSettings = ReleaseSettings(license="other", pretty_name="PubChemQA (rebuilt by lifeqa)")
-
-    def model_post_init(self, _context) -> None:
-        if self.split.group_by not in PUBCHEM_SPLIT_KEYS:
-            raise ValueError(f"split.group_by must be one of {PUBCHEM_SPLIT_KEYS}, got {self.split.group_by!r}")
+    release: ReleaseSettings = ReleaseSettings()
 
 
 class ConfigError(ValueError):

@@ -94,14 +94,6 @@ class TableSchema:
 
         return from_arrow_schema(self.arrow())
 
-    def features(self):
-        import datasets
-
-        return datasets.Features.from_arrow_schema(self.arrow())
-
-    def non_nullable(self) -> list[str]:
-        return [c.name for c in self.columns if not c.nullable]
-
 
 def load_schema_file(path: Path) -> TableSchema:
     doc = yaml.safe_load(path.read_text())

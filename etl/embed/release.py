@@ -1,40 +1,32 @@
 """What the embedding job reads from a release: its entities, by content key, and its QA rows.
 
-A release is `manifest.json` (with "dataset") plus `data/{split}-0000i-of-0000N.parquet`. Entities are
-keyed by content, so a protein or molecule shared by many QA pairs, or by many releases, is one entry:
-UniProtQA rows by their `sequence_sha256`, PubChemQA rows by the sha256 of their normalized SMILES
-(not the InChIKey, which merges tautomers that the GIN sees as different graphs).
+A release is `manifest.json` (with "dataset") plus `data/{split}-0000i-of-0000N.parquet`; the dataset
+named there (etl/datasets/) says what its rows are about (`Entity`): which column holds the text an
+encoder reads and how rows are keyed by content, so a protein or molecule shared by many QA pairs, or
+by many releases, is one entry.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from etl.datasets import datasets
 from etl.embed.encoders import EmbedError
-
-SPLITS = ("train", "validation", "test")
+from etl.pipeline.dataset import Entity
+from etl.split import SPLITS
 
 
 @dataclass(frozen=True)
 class Release:
     path: Path
-    dataset: str  # "uniprotqa" | "pubchemqa"
+    dataset: str
     version: str
-
-    @property
-    def text_column(self) -> str:
-        return "sequence" if self.dataset == "uniprotqa" else "smiles"
-
-    @property
-    def unit(self) -> str:
-        return "residue" if self.dataset == "uniprotqa" else "atom"
+    entity: Entity
 
     def files(self, split: str | None = None) -> list[Path]:
         names = SPLITS if split is None else (split,)
@@ -45,27 +37,18 @@ class Release:
         files = self.files(split)
         if not files:
             raise EmbedError(f"{self.path} has no data/{split or '*'}-*.parquet")
-        wanted = None if columns is None else sorted({*columns, self.text_column, "sequence_sha256"} - {"key"})
-        if wanted is not None and self.dataset != "uniprotqa":
-            wanted.remove("sequence_sha256")
+        wanted = None
+        if columns is not None:
+            needed = {self.entity.text_column, self.entity.key_column} - {None}
+            wanted = sorted({*columns, *needed} - {"key"})
         table = pa.concat_tables(pq.read_table(f, columns=wanted) for f in files)
-        return table.append_column("key", self._keys(table))
+        return table.append_column("key", self.entity.keys(table))
 
     def entities(self) -> dict[str, str]:
         """key -> sequence or SMILES, one per unique entity in the release."""
-        table = self.table(columns=[self.text_column])
-        return dict(zip(table.column("key").to_pylist(), table.column(self.text_column).to_pylist()))
-
-    def _keys(self, table: pa.Table) -> pa.ChunkedArray:
-        if self.dataset == "uniprotqa":
-            return table.column("sequence_sha256")
-        smiles = pc.cast(table.column("smiles"), pa.string()).to_pylist()
-        return pa.chunked_array([pa.array([content_key(s) for s in smiles], pa.string())])
-
-
-def content_key(text: str) -> str:
-    """sha256 hex of a normalized sequence or SMILES (equal to UniProtQA's sequence_sha256)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        column = self.entity.text_column
+        table = self.table(columns=[column])
+        return dict(zip(table.column("key").to_pylist(), table.column(column).to_pylist()))
 
 
 def open_release(path: str | Path) -> Release:
@@ -74,7 +57,7 @@ def open_release(path: str | Path) -> Release:
     if not manifest.is_file():
         raise EmbedError(f"{path} is not a release directory (no manifest.json)")
     data = json.loads(manifest.read_text())
-    dataset = data.get("dataset")
-    if dataset not in ("uniprotqa", "pubchemqa"):
-        raise EmbedError(f"{manifest}: dataset is {dataset!r}, expected uniprotqa or pubchemqa")
-    return Release(path, dataset, str(data.get("version", "")))
+    dataset = datasets().get(data.get("dataset"))
+    if dataset is None:
+        raise EmbedError(f"{manifest}: dataset is {data.get('dataset')!r}, expected one of {', '.join(datasets())}")
+    return Release(path, dataset.name, str(data.get("version", "")), dataset.entity)

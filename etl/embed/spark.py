@@ -75,8 +75,8 @@ def release_entities_df(spark, release: Release):
     if not files:
         raise EmbedError(f"{release.path} has no data/*.parquet")
     rows = spark.read.parquet(*[str(f) for f in files])
-    text = F.col(release.text_column).cast("string")
-    key = F.col("sequence_sha256") if release.dataset == "uniprotqa" else F.sha2(text, 256)
+    text = F.col(release.entity.text_column).cast("string")
+    key = F.col(release.entity.key_column) if release.entity.key_column else F.sha2(text, 256)
     return rows.select(key.alias("key"), text.alias("text")).dropDuplicates(["key"])
 
 

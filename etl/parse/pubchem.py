@@ -30,16 +30,6 @@ from rdkit import Chem, rdBase
 
 from etl.quality.rejects import Rejected
 
-FORMATS = (
-    "pug_view_annotations",
-    "pug_view_record",
-    "pug_rest_json",
-    "pug_rest_csv",
-    "sdf",
-    "cid_smiles",
-    "cid_title",
-    "chebi20_tsv",
-)
 
 CHEBI20_SOURCE_NAME = "ChEBI-20 (MolT5)"
 CHEBI20_LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"

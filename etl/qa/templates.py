@@ -1,8 +1,10 @@
 """QA templates: a question and the field of the record whose answer it asks for.
 
 Templates are declared in the pipeline config (pipelines/*.yaml); the code only
-knows how to render each field's answer (`ANSWERS`). One QA row per record and
-template whose field the record has.
+knows how to render each field's answer (`UNIPROT_ANSWERS`). Answers are rendered
+once, into the silver row's `answer_<field>` columns (`render_answers`); the QA
+step reads them from there (`generate_qa`). One QA row per record and template
+whose field the record has.
 """
 
 from __future__ import annotations
@@ -38,18 +40,26 @@ BIOMEDGPT_UNIPROT_TEMPLATES = [
 ]
 
 
-def check_template_fields(templates: list[QATemplate], answers: dict[str, AnswerFn]) -> None:
-    unknown = sorted({t.field for t in templates} - set(answers))
+def check_template_fields(templates: list[QATemplate]) -> None:
+    unknown = sorted({t.field for t in templates} - set(UNIPROT_ANSWERS))
     if unknown:
-        raise ValueError(f"QA templates ask for unknown fields {unknown}; known: {sorted(answers)}")
+        raise ValueError(f"QA templates ask for unknown fields {unknown}; known: {sorted(UNIPROT_ANSWERS)}")
 
 
-def generate_qa(record: dict, templates: list[QATemplate], answers: dict[str, AnswerFn],
-                policy: TextPolicy) -> list[dict]:
-    """[{field, question, answer}] for each template whose answer the record has."""
+def answer_column(field: str) -> str:
+    return f"answer_{field}"
+
+
+def render_answers(record: dict, policy: TextPolicy) -> dict[str, str | None]:
+    """{answer column: the field's cleaned answer, or None} for every field a template may ask about."""
+    return {answer_column(field): render(record, policy) for field, render in UNIPROT_ANSWERS.items()}
+
+
+def generate_qa(record: dict, templates: list[QATemplate]) -> list[dict]:
+    """[{field, question, answer}] for each template whose answer the rendered record has."""
     pairs = []
     for template in templates:
-        answer = answers[template.field](record, policy)
+        answer = record.get(answer_column(template.field))
         if answer:
             pairs.append({"field": template.field, "question": template.question, "answer": answer})
     return pairs

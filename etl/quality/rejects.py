@@ -1,4 +1,4 @@
-"""Reject reason codes and the Reject value every stage emits for a record it cannot use.
+"""Reject reason codes, and `Rejected`: what a per-record function raises for a record it cannot use.
 
 Nothing is dropped silently: a per-record function either returns its result or
 raises `Rejected(reason, detail)`; the stage turns that into a row of the
@@ -7,8 +7,6 @@ raises `Rejected(reason, detail)`; the stage turns that into a row of the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 REASONS: dict[str, str] = {
     # parsing
     "parse_error": "the record could not be parsed in its detected format",
@@ -16,6 +14,9 @@ REASONS: dict[str, str] = {
     "unknown_format": "the file's content matches none of the supported formats",
     "truncated_input": "the file ended in the middle of a record (truncated download or gzip stream)",
     "missing_accession": "the record has no primary accession / identifier",
+    "not_utf8": "the record holds bytes that are not UTF-8 (the detail gives their offset); never released with replacement characters",
+    "unreadable_remainder": "the file's syntax breaks where its format cannot resume: the rest of the file (byte range in the detail) was not read, and records in it may be missing",
+    "no_records": "the file was read to its end and holds no record of its format",
     "invalid_cid": "the record's PubChem CID is missing or not a positive integer",
     "empty_smiles": "the structure record has no SMILES and no usable molblock",
     "empty_description": "the description record holds no text",
@@ -61,16 +62,3 @@ class Rejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
-
-
-@dataclass(frozen=True)
-class Reject:
-    stage: str
-    source: str
-    record_id: str | None
-    origin: str
-    reason: str
-    detail: str
-
-    def as_row(self) -> dict:
-        return asdict(self)

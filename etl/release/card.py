@@ -20,6 +20,12 @@ class CardInfo:
     tags: list[str] = field(default_factory=list)
     licenses_detail: list[str] = field(default_factory=list)
 
+    @classmethod
+    def for_config(cls, config, summary: str, attribution: str, tags: list[str]) -> CardInfo:
+        """A dataset's card text, named and licensed as its config's `release` section says."""
+        return cls(pretty_name=config.release.pretty_name or config.dataset, license=config.release.license,
+                   summary=summary, attribution=attribution, tags=tags)
+
 
 def files_digest(manifest: dict, prefix: str) -> str:
     """One sha256 over the manifest's checksums of the files under `prefix`."""

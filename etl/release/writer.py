@@ -8,16 +8,20 @@
 Everything is written into a hidden sibling directory and renamed into place at
 the end, so a failed or interrupted build leaves no half-written release; an
 existing release is replaced only with `force`, and then only after the new one
-is complete.
+is complete. `check_output` says before any work whether `out` can be written;
+`release_lock` keeps two builds of one `out` apart and clears what a killed build
+left behind (`.NAME.staging-*`, `.NAME.replaced-*`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
 import os
 import shutil
+import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +33,59 @@ class ReleaseExistsError(FileExistsError):
     pass
 
 
+class BuildInProgressError(RuntimeError):
+    """Another build holds the lock of the same release directory."""
+
+
+class OutputPathError(ValueError):
+    """`out` cannot be a release directory: a file, under a file, or not writable."""
+
+
+LEFTOVER_PATTERNS = (".{name}.staging-*", ".{name}.replaced-*")
+
+
+def nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_output(out: Path, force: bool) -> None:
+    """Raise, before any work, if a release cannot be written to `out`."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"{out} is a file, not a directory")
+    if out.exists() and not force:
+        raise ReleaseExistsError(f"{out} already exists")
+    parent = nearest_existing(out.absolute().parent)
+    if not parent.is_dir():
+        raise OutputPathError(f"{out}: {parent} is a file, not a directory")
+    try:  # a probe, not os.access: root passes access checks on read-only file systems
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as exc:
+        raise OutputPathError(f"{out}: cannot write in {parent} ({exc.strerror})") from None
+
+
+@contextmanager
+def release_lock(out: Path):
+    """Hold `out`'s build lock; clear the staging and replaced directories of killed builds of `out`."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = out.parent / f".{out.name}.lock"
+    with open(lock_path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildInProgressError(f"another build is writing {out} now") from None
+        try:
+            for pattern in LEFTOVER_PATTERNS:
+                for leftover in out.parent.glob(pattern.format(name=out.name)):
+                    shutil.rmtree(leftover, ignore_errors=True)
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)
+
+
 def shard_name(prefix: str, index: int, total: int) -> str:
     return f"{prefix}-{index:05d}-of-{total:05d}.parquet"
 
@@ -37,9 +94,7 @@ def shard_name(prefix: str, index: int, total: int) -> str:
 def staged_directory(out: Path, force: bool):
     """Yield a fresh staging directory next to `out`; on success move it to `out`."""
     out = Path(out)
-    if out.exists() and not force:
-        raise ReleaseExistsError(f"{out} already exists; pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out, force)
     staging = out.parent / f".{out.name}.staging-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:

@@ -7,11 +7,11 @@ import shutil
 
 import pytest
 
-from etl.build.inputs import describe_file, resolve_inputs
-from etl.build.steps import apply_step
-from etl.build.uniprotqa import ParseFlatRecord, ParseUniProtFile, build_uniprotqa, files_df, flat_records_df
-from etl.config import UniProtQAConfig
+from etl.datasets.uniprotqa import (ParseFlatRecord, ParseUniProtFile, UniProtQAConfig, build_uniprotqa, files_df,
+                                    flat_records_df)
 from etl.parse.uniprot import detect_format
+from etl.pipeline.inputs import describe_file, resolve_inputs
+from etl.pipeline.steps import apply_step
 
 pytestmark = pytest.mark.spark
 

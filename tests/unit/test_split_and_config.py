@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from etl.config import ConfigError, UniProtQAConfig, config_hash, load_config
+from etl.config import ConfigError, config_hash, load_config
+from etl.datasets.uniprotqa import UniProtQAConfig
 from etl.split import SplitPolicy, split_by_key_hash
 
 

@@ -5,7 +5,11 @@ records. A record it cannot use comes out as a reject row (the stage's reject
 columns filled in) instead of disappearing. `apply_step` is the Spark executor:
 it runs a step over each partition with `mapInArrow`, the step's heavy objects
 built once per task by `setup`. A stage's counts are not kept by its steps (each
-task would hold only its own share): Spark counts the output (common.finish_stage).
+task would hold only its own share): Spark counts the output (stages.finish_stage).
+
+Rows are held to the step's declared table (`schemas/<output>.yaml`): a key that
+the table does not declare stops the step with an error naming the key and the
+table, rather than becoming a silently missing column.
 """
 
 from __future__ import annotations
@@ -17,14 +21,20 @@ import pyarrow as pa
 from etl.quality.rejects import Rejected
 from etl.schema import TableSchema, table
 
-REJECT_FIELDS = [
-    pa.field("reject_reason", pa.string()),
-    pa.field("reject_detail", pa.string()),
-    pa.field("reject_record_id", pa.string()),
-    pa.field("reject_origin", pa.string()),
-]
-REJECT_COLUMNS = [f.name for f in REJECT_FIELDS]
+# A step's reject row carries the per-record columns of the `rejects` table under a
+# `reject_` prefix; the stage and source are the step's own, filled in by `rejected`.
+PER_STAGE_REJECT_COLUMNS = ("stage", "source")
+# Nullable, since a kept row leaves them empty.
+REJECT_FIELDS = [pa.field(f"reject_{f.name}", f.type, nullable=True) for f in table("rejects").arrow()
+                 if f.name not in PER_STAGE_REJECT_COLUMNS]
 BATCH_ROWS = 1024
+
+
+class UndeclaredColumnError(KeyError):
+    """A step yielded a key that its output table does not declare."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class Step:
@@ -63,6 +73,11 @@ class Step:
                 "reject_record_id": record_id, "reject_origin": origin}
 
 
+def declared(record: dict, output: TableSchema) -> dict:
+    """The values of `record` for the columns `output` declares (None where it has none)."""
+    return {name: record.get(name) for name in output.names}
+
+
 class FileStep(Step):
     """A step whose input record is a whole file (`path`, `format`, `compressed`, `release`) and
     which yields a row or a reject row (`reject_row`) for each record it reads in it."""
@@ -81,9 +96,21 @@ def with_reject_fields(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f.with_nullable(True) for f in schema] + REJECT_FIELDS)
 
 
-def rows_to_batches(rows: Iterable[dict], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+def check_declared(row: dict, names: frozenset[str], step: Step) -> None:
+    # `from_pylist(schema=...)` ignores keys outside the schema: a misspelt key would
+    # silently leave its column null.
+    undeclared = row.keys() - names
+    if undeclared:
+        raise UndeclaredColumnError(
+            f"step {type(step).__name__} yielded column(s) {sorted(undeclared)} that table "
+            f"{step.output!r} does not declare (schemas/{step.output}.yaml)")
+
+
+def rows_to_batches(rows: Iterable[dict], schema: pa.Schema, step: Step) -> Iterator[pa.RecordBatch]:
+    names = frozenset(schema.names)
     buffer: list[dict] = []
     for row in rows:
+        check_declared(row, names, step)
         buffer.append(row)
         if len(buffer) >= BATCH_ROWS:
             yield pa.RecordBatch.from_pylist(buffer, schema=schema)
@@ -100,7 +127,7 @@ def apply_step(df, step: Step):
 
     def run_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         records = (row for batch in batches for row in batch.to_pylist())
-        yield from rows_to_batches(step.run(records), schema)
+        yield from rows_to_batches(step.run(records), schema, step)
 
     return df.mapInArrow(run_partition, from_arrow_schema(schema))
 
@@ -115,11 +142,6 @@ def rejected(df, stage: str, source: str):
     """The stage's reject rows in the shape of the `rejects` table."""
     from pyspark.sql import functions as F
 
+    per_stage = {"stage": F.lit(stage), "source": F.lit(source)}
     return df.filter(F.col("reject_reason").isNotNull()).select(
-        F.lit(stage).alias("stage"),
-        F.lit(source).alias("source"),
-        F.col("reject_record_id").alias("record_id"),
-        F.col("reject_origin").alias("origin"),
-        F.col("reject_reason").alias("reason"),
-        F.col("reject_detail").alias("detail"),
-    )
+        *[per_stage.get(name, F.col(f"reject_{name}")).alias(name) for name in table("rejects").names])

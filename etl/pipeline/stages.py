@@ -1,7 +1,7 @@
 """Spark stage helpers shared by the dataset builds: reading input files as tasks,
 counting a stage's output, and turning rows into rejects with Spark columns.
 
-Steps (etl/build/steps.py) reject one record at a time in Python; the helpers here
+Steps (etl/pipeline/steps.py) reject one record at a time in Python; the helpers here
 reject rows by looking at several records at once (duplicates, joins), in the same
 reject-carrying row shape, so that every stage's output reads the same way.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from etl.build.inputs import InputFile
-from etl.build.steps import Step, origin_of, rejected, with_reject_fields
+from etl.pipeline.inputs import InputFile
+from etl.pipeline.steps import Step, origin_of, rejected, with_reject_fields
 from etl.quality.rejects import Rejected
 from etl.schema import table
 

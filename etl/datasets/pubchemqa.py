@@ -1,4 +1,4 @@
-"""PubChemQA build: PubChem files -> bronze records -> normalized molecules joined to their
+"""PubChemQA: PubChem files -> bronze records -> normalized molecules joined to their
 descriptions on CID -> gold QA pairs, every record accounted for.
 
 The unit of accounting is the record `iter_pubchem_records` yields (a description, a
@@ -22,23 +22,45 @@ last one kept:
 
 from __future__ import annotations
 
-from etl.build.common import (StageResult, all_rejects, files_df, finish_stage, origin_column, reject_duplicates,
-                              reject_rows_where, union_all, unknown_format_rejects)
-from etl.build.files import open_content
-from etl.build.inputs import UNKNOWN, ResolvedInputs
-from etl.build.run import DatasetSpec
-from etl.build.steps import FileStep, Step, accepted, apply_step, origin_of
-from etl.config import PubChemQAConfig
-from etl.normalize.descriptions import clean_description
-from etl.normalize.molecules import MoleculeNormalizer
-from etl.parse.pubchem import iter_pubchem_records
+from pydantic import Field
+
+from etl.config import DatasetConfig, QualitySettings, ReleaseSettings, SparkSettings
+from etl.normalize.descriptions import DescriptionPolicy, clean_description
+from etl.normalize.molecules import MoleculeNormalizer, MoleculePolicy
+from etl.parse.pubchem import detect_pubchem_format, iter_pubchem_records
+from etl.paths import SAMPLE_DIR
+from etl.pipeline.dataset import Dataset, Entity
+from etl.pipeline.inputs import UNKNOWN, ResolvedInputs
+from etl.pipeline.stages import (StageResult, all_rejects, files_df, finish_stage, origin_column, reject_duplicates,
+                                 reject_rows_where, union_all, unknown_format_rejects)
+from etl.pipeline.steps import FileStep, Step, accepted, apply_step, declared, origin_of
+from etl.pipeline.streams import open_content
 from etl.quality.rejects import Rejected
 from etl.release.card import CardInfo
 from etl.schema import table
-from etl.split import split_by_key_hash
+from etl.split import SplitPolicy, check_group_by, group_key, split_by_key_hash
 
 SOURCE = "pubchem"
 BRONZE, SILVER, GOLD = "pubchem_bronze", "pubchem_molecules", "pubchemqa_gold"
+
+
+class PubChemQAConfig(DatasetConfig):
+    dataset: str = "pubchemqa"
+    spark: SparkSettings = SparkSettings()
+    molecules: MoleculePolicy = MoleculePolicy()
+    descriptions: DescriptionPolicy = DescriptionPolicy()
+    question: str = Field("Please describe this molecule.", min_length=1,
+                          description="the one question every description answers")
+    split: SplitPolicy = SplitPolicy(group_by="inchikey_connectivity")
+    # A structure file (SDF, the bulk CID-SMILES) holds far more compounds than have a description:
+    # those structures are rejected as no_description_for_cid by design, not as a sign of bad input.
+    quality: QualitySettings = QualitySettings(not_counted_reasons=["no_description_for_cid"])
+    # PubChem is public domain; each depositor's text keeps its own licence (listed in the card).
+    release: ReleaseSettings = ReleaseSettings(license="other", pretty_name="PubChemQA (rebuilt by lifeqa)")
+
+    def model_post_init(self, _context) -> None:
+        # The QA step groups gold rows (GeneratePubChemQA).
+        check_group_by(self.split, table(GOLD).names, GOLD)
 # When a CID's structure arrives more than once, the richest source wins: PubChem's own
 # records (isomeric SMILES and PubChem's InChIKey) before bulk CID-SMILES, then ChEBI-20.
 STRUCTURE_SOURCE_RANK = {"sdf": 0, "pug_rest_json": 0, "pug_rest_csv": 0, "pug_view_record": 0,
@@ -106,12 +128,6 @@ class CleanDescription(Step):
         yield record
 
 
-def split_key(row: dict, group_by: str) -> str:
-    if group_by == "inchikey_connectivity":
-        return row["inchikey"].split("-", 1)[0]
-    return str(row[group_by])
-
-
 class GeneratePubChemQA(Step):
     """A released description -> its gold QA row with its split."""
 
@@ -121,11 +137,9 @@ class GeneratePubChemQA(Step):
         self.question, self.split = config.question, config.split
 
     def process(self, record: dict):
-        row = {"cid": record["cid"], "smiles": record["molecule_smiles"], "inchikey": record["molecule_inchikey"],
-               "question": self.question, "answer": record["answer"],
-               **{key: record[key] for key in ("source_name", "source_id", "license_url", "license_note",
-                                               "source_release")}}
-        yield row | {"split": split_by_key_hash(split_key(row, self.split.group_by), self.split)}
+        row = declared(record, table(GOLD)) | {
+            "smiles": record["molecule_smiles"], "inchikey": record["molecule_inchikey"], "question": self.question}
+        yield row | {"split": split_by_key_hash(group_key(row, self.split.group_by), self.split)}
 
 
 # ---------------------------------------------------------------- Spark stages
@@ -168,6 +182,11 @@ def pair_stage(deduped: StageResult) -> StageResult:
     return finish_stage("pair", df, records_in=deduped.records_out)
 
 
+def molecule_columns() -> list[str]:
+    """The columns NormalizeStructure fills on a structure row: silver's own, but the answer (clean's)."""
+    return [c for c in table(SILVER).names if c not in table(BRONZE).names and c != "answer"]
+
+
 def normalize_stage(paired: StageResult, config: PubChemQAConfig) -> StageResult:
     from pyspark.sql import functions as F
 
@@ -201,9 +220,10 @@ def join_stage(normalized: StageResult) -> StageResult:
     from pyspark.sql import functions as F
 
     kept = accepted(normalized.df, table(SILVER))
-    molecules = per_cid(kept, "structure", _smiles="molecule_smiles", _inchikey="molecule_inchikey",
-                        _heavy="heavy_atoms", _formula="formula", _changed="structure_changed",
-                        _parent="parent_taken", _structure_title="title")
+    # A structure row's molecule columns, carried over to the descriptions of its CID.
+    carried = {column: f"_{column}" for column in molecule_columns()}
+    molecules = per_cid(kept, "structure", **{alias: column for column, alias in carried.items()},
+                        _structure_title="title")
     titles = per_cid(kept, "title", _cid_title="title")
     joined = kept.join(molecules, "cid", "left").join(titles, "cid", "left")
     # Structures are all described (pair_stage); descriptions and titles need a molecule.
@@ -213,11 +233,9 @@ def join_stage(normalized: StageResult) -> StageResult:
     names = F.filter(F.array_distinct(F.concat(F.coalesce("names", F.array()),
                                                F.array("_cid_title", "_structure_title"))),
                      lambda name: name.isNotNull())
-    attached = {"molecule_smiles": "_smiles", "molecule_inchikey": "_inchikey", "heavy_atoms": "_heavy",
-                "formula": "_formula", "structure_changed": "_changed", "parent_taken": "_parent"}
     joined = joined.select(
-        *[c for c in joined.columns if c not in attached and c != "names"],
-        *[F.when(described, F.col(source)).otherwise(F.col(target)).alias(target) for target, source in attached.items()],
+        *[c for c in joined.columns if c not in carried and c != "names"],
+        *[F.when(described, F.col(alias)).otherwise(F.col(column)).alias(column) for column, alias in carried.items()],
         F.when(described, names).otherwise(F.col("names")).alias("names"))
     df = reject_rows_where(joined, table(SILVER).names, reason, detail, F.col("cid"))
     return finish_stage("join", df, records_in=normalized.records_out)
@@ -269,24 +287,32 @@ def depositor_licenses(gold) -> list[str]:
                   for row in pairs)
 
 
-def pubchemqa_spec(config: PubChemQAConfig) -> DatasetSpec:
-    return DatasetSpec(
-        name=config.dataset,
-        gold_table=GOLD,
-        sort_keys=["cid", "source_name", "source_id", "answer"],
-        build=build_pubchemqa,
-        licenses=depositor_licenses,
-        card=CardInfo(
-            pretty_name=config.release.pretty_name or config.dataset,
-            license=config.release.license,
-            summary=("Molecule question-answer pairs in the shape of PubChemQA (BioMedGPT-10B): for each "
-                     "distinct PubChem record description of a compound, the question "
-                     f"\"{config.question}\" answered by that description with the compound's names replaced "
-                     "by \"This molecule\" / \"The molecule\", with the normalized structure (SMILES, InChIKey)."),
-            attribution=("Source: PubChem (NCBI, https://pubchem.ncbi.nlm.nih.gov), public-domain data; each "
-                         "description keeps the terms of its depositor, named in the `source_name`, `source_id` "
-                         "and `license_url` columns of every row. Cite PubChem: Kim S. et al., PubChem 2025 "
-                         "update, Nucleic Acids Res. Depositors and their licences in this release:"),
-            tags=["chemistry", "molecules", "pubchem", "question-answering"],
-        ),
+def pubchemqa_card(config: PubChemQAConfig) -> CardInfo:
+    return CardInfo.for_config(
+        config,
+        summary=("Molecule question-answer pairs in the shape of PubChemQA (BioMedGPT-10B): for each "
+                 "distinct PubChem record description of a compound, the question "
+                 f"\"{config.question}\" answered by that description with the compound's names replaced "
+                 "by \"This molecule\" / \"The molecule\", with the normalized structure (SMILES, InChIKey)."),
+        attribution=("Source: PubChem (NCBI, https://pubchem.ncbi.nlm.nih.gov), public-domain data; each "
+                     "description keeps the terms of its depositor, named in the `source_name`, `source_id` "
+                     "and `license_url` columns of every row. Cite PubChem: Kim S. et al., PubChem 2025 "
+                     "update, Nucleic Acids Res. Depositors and their licences in this release:"),
+        tags=["chemistry", "molecules", "pubchem", "question-answering"],
     )
+
+
+DATASET = Dataset(
+    name="pubchemqa",
+    help="Build PubChemQA from PUG-View records or annotation pages, SDF, PUG REST, CID-SMILES/Title or ChEBI-20.",
+    config_model=PubChemQAConfig,
+    detect_format=detect_pubchem_format,
+    sample=SAMPLE_DIR / "pubchem",
+    build=build_pubchemqa,
+    gold_table=GOLD,
+    sort_keys=("cid", "source_name", "source_id", "answer"),
+    card=pubchemqa_card,
+    licenses=depositor_licenses,
+    # Keyed by the normalized SMILES, not the InChIKey, which merges tautomers that the GIN sees as different graphs.
+    entity=Entity(kind="molecule", text_column="smiles", id_column="cid", unit="atom"),
+)

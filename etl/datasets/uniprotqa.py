@@ -1,4 +1,4 @@
-"""UniProtQA build: UniProt files -> bronze -> silver -> gold QA pairs, every record accounted for.
+"""UniProtQA: UniProt files -> bronze -> silver -> gold QA pairs, every record accounted for.
 
 Stages (each a DataFrame -> DataFrame function; rejects carried alongside):
   parse      files / flat-file records -> uniprot_bronze (one row per entry)
@@ -9,24 +9,49 @@ Stages (each a DataFrame -> DataFrame function; rejects carried alongside):
 
 from __future__ import annotations
 
-from functools import partial
+from pydantic import Field
 
-from etl.build.files import open_content, unterminated_tail_offset
-from etl.build.inputs import UNKNOWN, InputFile, ResolvedInputs
-from etl.build.run import DatasetSpec
-from etl.build.common import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates, union_all,
-                              unknown_format_rejects)
-from etl.build.steps import FileStep, Step, accepted, apply_step, origin_of
-from etl.config import UniProtQAConfig
-from etl.normalize.sequences import normalize_sequence
-from etl.parse.uniprot import FLAT, flat_record_accession, parse_entries, parse_flat_record, parse_record
-from etl.qa.templates import UNIPROT_ANSWERS, generate_qa
+from etl.config import DatasetConfig, QualitySettings, ReleaseSettings, SparkSettings, Strict
+from etl.normalize.sequences import SequencePolicy, normalize_sequence
+from etl.normalize.text import TextPolicy
+from etl.parse.uniprot import (FLAT, detect_format, flat_record_accession, parse_entries, parse_flat_record,
+                               parse_record)
+from etl.paths import SAMPLE_DIR
+from etl.pipeline.dataset import Dataset, Entity
+from etl.pipeline.inputs import UNKNOWN, InputFile, ResolvedInputs
+from etl.pipeline.stages import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates, union_all,
+                                 unknown_format_rejects)
+from etl.pipeline.steps import FileStep, Step, accepted, apply_step, declared, origin_of
+from etl.pipeline.streams import open_content, unterminated_tail_offset
+from etl.qa.templates import BIOMEDGPT_UNIPROT_TEMPLATES, QATemplate, check_template_fields, generate_qa, render_answers
 from etl.quality.rejects import Rejected
 from etl.release.card import CardInfo
 from etl.schema import table
-from etl.split import split_by_key_hash
+from etl.split import SplitPolicy, check_group_by, group_key, split_by_key_hash
 
 SOURCE = "uniprot"
+BRONZE, SILVER, GOLD = "uniprot_bronze", "uniprot_silver", "uniprotqa_gold"
+
+
+class UniProtSelection(Strict):
+    reviewed_only: bool = Field(False, description="keep Swiss-Prot entries only (UniProtQA used Swiss-Prot)")
+
+
+class UniProtQAConfig(DatasetConfig):
+    dataset: str = "uniprotqa"
+    spark: SparkSettings = SparkSettings()
+    selection: UniProtSelection = UniProtSelection()
+    sequence: SequencePolicy = SequencePolicy()
+    text: TextPolicy = TextPolicy()
+    templates: list[QATemplate] = Field(default_factory=lambda: list(BIOMEDGPT_UNIPROT_TEMPLATES))
+    split: SplitPolicy = SplitPolicy()
+    quality: QualitySettings = QualitySettings()
+    release: ReleaseSettings = ReleaseSettings(pretty_name="UniProtQA (rebuilt by lifeqa)")
+
+    def model_post_init(self, _context) -> None:
+        check_template_fields(self.templates)
+        # The QA step groups silver rows (etl/datasets/uniprotqa.py, GenerateUniProtQA).
+        check_group_by(self.split, table(SILVER).names, SILVER)
 HADOOP_TEXT_INPUT = "org.apache.hadoop.mapreduce.lib.input.TextInputFormat"
 FLAT_RECORD_DELIMITER = "\n//\n"
 
@@ -39,7 +64,7 @@ def bronze_row(fields: dict, origin_file: str, record_index: int, source_format:
 class ParseUniProtFile(FileStep):
     """A whole file (gzip flat file, XML, JSON, JSON lines) -> one bronze row or reject per entry."""
 
-    stage, source, output = "parse", SOURCE, "uniprot_bronze"
+    stage, source, output = "parse", SOURCE, BRONZE
 
     def process(self, record: dict):
         path = record["path"]
@@ -54,7 +79,7 @@ class ParseUniProtFile(FileStep):
 class ParseFlatRecord(Step):
     """One flat-file record cut out by Hadoop's text input -> one bronze row."""
 
-    stage, source, output = "parse", SOURCE, "uniprot_bronze"
+    stage, source, output = "parse", SOURCE, BRONZE
 
     def process(self, record: dict):
         text = record["text"].strip("\n")
@@ -86,63 +111,33 @@ class UniProtEntryStep(Step):
 class NormalizeUniProtEntry(UniProtEntryStep):
     """Bronze entry -> silver: the sequence normalized and checked, every field's answer rendered."""
 
-    stage, output = "normalize", "uniprot_silver"
+    stage, output = "normalize", SILVER
 
     def process(self, record: dict):
         if self.config.selection.reviewed_only and not record.get("reviewed"):
             raise Rejected("not_reviewed", "TrEMBL entry; selection.reviewed_only is set")
         sequence = normalize_sequence(record.get("sequence"), record.get("declared_length"),
                                       record.get("declared_crc64"), self.config.sequence)
-        answers = {f"answer_{name}": render(record, self.config.text) for name, render in UNIPROT_ANSWERS.items()}
-        yield {
-            "accession": record["accession"],
-            "entry_name": record.get("entry_name"),
-            "reviewed": record.get("reviewed"),
-            "organism": record.get("organism"),
-            "taxon_id": record.get("taxon_id"),
-            "sequence": sequence.sequence,
-            "sequence_sha256": sequence.sha256,
-            "sequence_length": sequence.length,
-            **answers,
-            "entry_version": record.get("entry_version"),
-            "source_release": record.get("source_release"),
-            "origin_file": record["origin_file"],
-            "record_index": record["record_index"],
-        }
-
-
-def silver_answer(record: dict, _policy, field: str) -> str | None:
-    """Silver rows hold every field's answer already rendered and cleaned."""
-    return record.get(f"answer_{field}")
-
-
-SILVER_ANSWERS = {name: partial(silver_answer, field=name) for name in UNIPROT_ANSWERS}
+        yield declared(record, table(SILVER)) | {
+            "sequence": sequence.sequence, "sequence_sha256": sequence.sha256, "sequence_length": sequence.length,
+            **render_answers(record, self.config.text)}
 
 
 class GenerateUniProtQA(UniProtEntryStep):
     """Silver entry -> one gold QA row per template whose field the entry has, with its split."""
 
-    stage, output = "qa", "uniprotqa_gold"
+    stage, output = "qa", GOLD
 
     def process(self, record: dict):
-        pairs = generate_qa(record, self.config.templates, SILVER_ANSWERS, self.config.text)
+        pairs = generate_qa(record, self.config.templates)
         if not pairs:
             asked = ", ".join(sorted({t.field for t in self.config.templates}))
             raise Rejected("no_qa_fields", f"entry has none of: {asked}")
-        split = split_by_key_hash(str(record[self.config.split.group_by]), self.config.split)
+        entry = declared(record, table(GOLD)) | {
+            "reviewed": bool(record.get("reviewed")),
+            "split": split_by_key_hash(group_key(record, self.config.split.group_by), self.config.split)}
         for pair in pairs:
-            yield {
-                "accession": record["accession"],
-                "sequence": record["sequence"],
-                "sequence_sha256": record["sequence_sha256"],
-                **pair,
-                "reviewed": bool(record.get("reviewed")),
-                "organism": record.get("organism"),
-                "taxon_id": record.get("taxon_id"),
-                "entry_version": record.get("entry_version"),
-                "source_release": record.get("source_release"),
-                "split": split,
-            }
+            yield entry | pair
 
 
 # ---------------------------------------------------------------- Spark stages
@@ -177,7 +172,7 @@ def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
     if streamed:
         parts.append(apply_step(files_df(spark, streamed), ParseUniProtFile()))
     if unknown:
-        parts.append(unknown_format_rejects(spark, unknown, "uniprot_bronze"))
+        parts.append(unknown_format_rejects(spark, unknown, BRONZE))
     return finish_stage("parse", union_all(parts))
 
 
@@ -191,7 +186,7 @@ def dedupe_stage(bronze: StageResult) -> StageResult:
     version_note = F.concat(F.lit(" (entry version "), F.coalesce(F.col("entry_version").cast("string"), F.lit("?")),
                             F.lit(")"))
     df = reject_duplicates(
-        accepted(bronze.df, table("uniprot_bronze")), table("uniprot_bronze").names, ["accession"],
+        accepted(bronze.df, table(BRONZE)), table(BRONZE).names, ["accession"],
         [F.col("entry_version").desc_nulls_last(), "origin_file", "record_index"],
         F.lit("duplicate_accession"), F.col("accession"), version_note)
     return finish_stage("dedupe", df, records_in=bronze.records_out)
@@ -201,31 +196,39 @@ def build_uniprotqa(spark, inputs: ResolvedInputs, config: UniProtQAConfig):
     """Run every stage; return (gold DataFrame, rejects DataFrame, [StageResult])."""
     bronze = parse_stage(spark, inputs)
     deduped = dedupe_stage(bronze)
-    silver = finish_stage("normalize", apply_step(accepted(deduped.df, table("uniprot_bronze")),
+    silver = finish_stage("normalize", apply_step(accepted(deduped.df, table(BRONZE)),
                                                   NormalizeUniProtEntry(config)), records_in=deduped.records_out)
-    gold = finish_stage("qa", apply_step(accepted(silver.df, table("uniprot_silver")), GenerateUniProtQA(config)),
+    gold = finish_stage("qa", apply_step(accepted(silver.df, table(SILVER)), GenerateUniProtQA(config)),
                         records_in=silver.records_out, unit_column="accession")
     stages = [bronze, deduped, silver, gold]
-    return accepted(gold.df, table("uniprotqa_gold")), all_rejects(stages, SOURCE), stages
+    return accepted(gold.df, table(GOLD)), all_rejects(stages, SOURCE), stages
 
 
-def uniprotqa_spec(config: UniProtQAConfig) -> DatasetSpec:
-    return DatasetSpec(
-        name=config.dataset,
-        gold_table="uniprotqa_gold",
-        sort_keys=["accession", "field"],
-        build=build_uniprotqa,
-        card=CardInfo(
-            pretty_name=config.release.pretty_name or config.dataset,
-            license=config.release.license,
-            summary=("Protein question-answer pairs in the shape of UniProtQA (BioMedGPT-10B): for each "
-                     "UniProtKB entry, one question per field it has (function, official names, protein "
-                     "family, subcellular locations), answered from the entry's own annotation, with the "
-                     "protein sequence."),
-            attribution=("Source: UniProtKB, (c) the UniProt Consortium, licensed CC BY 4.0 "
-                         "(https://www.uniprot.org/help/license). Answers are UniProt's annotation text with "
-                         "evidence tags and citations removed. Cite UniProt: The UniProt Consortium, "
-                         "UniProt: the Universal Protein Knowledgebase, Nucleic Acids Res."),
-            tags=["biology", "proteins", "uniprot", "question-answering"],
-        ),
+def uniprotqa_card(config: UniProtQAConfig) -> CardInfo:
+    return CardInfo.for_config(
+        config,
+        summary=("Protein question-answer pairs in the shape of UniProtQA (BioMedGPT-10B): for each "
+                 "UniProtKB entry, one question per field it has (function, official names, protein "
+                 "family, subcellular locations), answered from the entry's own annotation, with the "
+                 "protein sequence."),
+        attribution=("Source: UniProtKB, (c) the UniProt Consortium, licensed CC BY 4.0 "
+                     "(https://www.uniprot.org/help/license). Answers are UniProt's annotation text with "
+                     "evidence tags and citations removed. Cite UniProt: The UniProt Consortium, "
+                     "UniProt: the Universal Protein Knowledgebase, Nucleic Acids Res."),
+        tags=["biology", "proteins", "uniprot", "question-answering"],
     )
+
+
+DATASET = Dataset(
+    name="uniprotqa",
+    help="Build UniProtQA from UniProt flat files, XML, REST JSON or pull snapshots.",
+    config_model=UniProtQAConfig,
+    detect_format=detect_format,
+    sample=SAMPLE_DIR / "uniprot",
+    build=build_uniprotqa,
+    gold_table=GOLD,
+    sort_keys=("accession", "field"),
+    card=uniprotqa_card,
+    entity=Entity(kind="protein", text_column="sequence", id_column="accession", unit="residue",
+                  key_column="sequence_sha256"),
+)

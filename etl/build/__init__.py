@@ -1,1 +1,0 @@
-"""Dataset builds: inputs -> Spark stages (bronze, silver, gold) -> release."""

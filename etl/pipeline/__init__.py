@@ -1,0 +1,1 @@
+"""The engine: steps, the Spark executor, stage accounting, inputs, the release run."""
