@@ -4,19 +4,24 @@
 `k8s://`). Arrow is on (mapInArrow / mapInPandas move Arrow batches, not pickled
 rows), the Python worker faulthandler is on (a crashing native library such as
 RDKit leaves a traceback instead of a bare "worker exited"), and Spark's own
-logging is kept at ERROR unless `verbose`.
+logging is kept at ERROR unless `verbose`, so that a quiet start prints nothing.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 DEFAULT_MASTER = "local[*]"
 
 
 QUIET_LOG4J = Path(__file__).resolve().parent / "resources" / "log4j2-quiet.properties"
+# Java prints this once at every start of a JVM given an incubator module. Spark 4's
+# launcher always gives the driver `--add-modules=jdk.incubator.vector`, and no JVM
+# option silences the notice, so a quiet start filters it out of the JVM's stderr.
+INCUBATOR_NOTICE = b"WARNING: Using incubator modules: "
 
 
 def spark_conf(master: str | None = None, extra: dict[str, str] | None = None,
@@ -57,15 +62,39 @@ def get_spark(
     extra_conf: dict[str, str] | None = None,
 ):
     """Return the active SparkSession, creating it with lifeqa's settings if there is none."""
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if (master or DEFAULT_MASTER).startswith("local"):
         # A local run needs no routable address; this also silences Spark's loopback warning.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = SparkSession.builder.appName(app_name)
-    for key, value in spark_conf(master, extra_conf, verbose).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    conf = SparkConf().setAppName(app_name).setAll(spark_conf(master, extra_conf, verbose).items())
+    # The JVM outlives a stopped session, and a later session reuses it: only a first start prints the notice.
+    if not verbose and SparkContext._gateway is None:
+        SparkContext(conf=conf, gateway=_launch_gateway_without_incubator_notice(conf))
+    spark = SparkSession.builder.config(conf=conf).getOrCreate()
     spark.sparkContext.setLogLevel("INFO" if verbose else "ERROR")
     return spark
+
+
+def _launch_gateway_without_incubator_notice(conf):
+    """Start Spark's driver JVM as PySpark would, its stderr passed on whole but for the incubator notice."""
+    from pyspark.java_gateway import launch_gateway
+
+    read_end, write_end = os.pipe()
+    # Forwarding starts before the JVM does, so a JVM that writes much never blocks on a full pipe.
+    threading.Thread(target=_forward_stderr, args=(read_end,), name="spark-jvm-stderr", daemon=True).start()
+    try:
+        return launch_gateway(conf, popen_kwargs={"stderr": write_end})
+    finally:
+        os.close(write_end)  # the JVM holds its own copy; the forwarder ends when the JVM exits
+
+
+def _forward_stderr(read_end: int) -> None:
+    # To file descriptor 2, which the JVM would otherwise have inherited.
+    with open(read_end, "rb") as jvm_stderr, open(2, "wb", closefd=False) as stderr:
+        for line in jvm_stderr:
+            if not line.startswith(INCUBATOR_NOTICE):
+                stderr.write(line)
+                stderr.flush()

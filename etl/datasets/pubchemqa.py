@@ -7,13 +7,16 @@ each stage's records in = records out + rejected, and the next stage reads what 
 last one kept:
 
   parse      files -> pubchem_bronze (one row per yielded record, unreadable ones rejected)
-  dedupe     one structure and one title per CID (duplicate_structure, duplicate_title)
   pair       structures and titles of CIDs that no description names are rejected
              (no_description_for_cid) before any RDKit work: a bulk CID-SMILES file holds
              ~120M compounds, of which about 1 in 300 has a description
   normalize  structures -> normalized molecules (MoleculePolicy) -> pubchem_molecules
+  dedupe     one structure and one title per CID (duplicate_structure, duplicate_title),
+             ranked among the structures that normalized: an unreadable copy never
+             displaces a good one
   join       on CID: descriptions get their molecule and the CID's names; a description
-             or title without a molecule is rejected
+             or title without a molecule is rejected, the detail saying whether the CID had
+             no structure in the inputs or every one of them failed normalization
   clean      descriptions -> answers (DescriptionPolicy); identical answers of one CID kept
              once (duplicate_description)
   qa         structures and titles whose CID kept no description are rejected; what is
@@ -160,26 +163,27 @@ def is_kind(kind: str):
     return F.col("kind") == kind
 
 
-def dedupe_stage(bronze: StageResult) -> StageResult:
-    """One structure and one title per CID; every description goes on (its own group)."""
+def dedupe_stage(normalized: StageResult) -> StageResult:
+    """One structure and one title per CID, among those that normalized; every description goes on
+    (its own group)."""
     from pyspark.sql import functions as F
 
     rank = F.create_map(*[F.lit(x) for pair in STRUCTURE_SOURCE_RANK.items() for x in pair])
     own_group = F.when(is_kind("description"), origin_column())
     df = reject_duplicates(
-        accepted(bronze.df, table(BRONZE)), table(BRONZE).names, ["cid", "kind", own_group],
+        accepted(normalized.df, table(SILVER)), table(SILVER).names, ["cid", "kind", own_group],
         [F.coalesce(rank[F.col("source_format")], F.lit(9)), F.col("inchikey").isNull(), "origin_file",
          "record_index"],
         F.when(is_kind("structure"), F.lit("duplicate_structure")).otherwise(F.lit("duplicate_title")),
         F.col("cid"))
-    return finish_stage("dedupe", df, records_in=bronze.records_out)
+    return finish_stage("dedupe", df, records_in=normalized.records_out)
 
 
-def pair_stage(deduped: StageResult) -> StageResult:
+def pair_stage(bronze: StageResult) -> StageResult:
     """Structures and titles go on only where their CID has a description (a semi-join on CID)."""
-    df = reject_undescribed(accepted(deduped.df, table(BRONZE)), table(BRONZE).names,
+    df = reject_undescribed(accepted(bronze.df, table(BRONZE)), table(BRONZE).names,
                             "no description of this CID in the inputs")
-    return finish_stage("pair", df, records_in=deduped.records_out)
+    return finish_stage("pair", df, records_in=bronze.records_out)
 
 
 def molecule_columns() -> list[str]:
@@ -215,20 +219,31 @@ def reject_undescribed(kept, columns: list[str], detail: str):
     return reject_rows_where(joined, columns, reason, F.lit(detail), F.col("cid"))
 
 
-def join_stage(normalized: StageResult) -> StageResult:
+def structure_failures(normalized: StageResult):
+    """Per CID whose structures normalization rejected: `_failures`, their reasons (sorted, comma-joined)."""
+    from pyspark.sql import functions as F
+
+    failed = normalized.df.filter(F.col("reject_reason").isNotNull())
+    return (failed.groupBy(F.col("reject_record_id").cast("long").alias("cid"))
+                  .agg(F.concat_ws(", ", F.array_sort(F.collect_set("reject_reason"))).alias("_failures")))
+
+
+def join_stage(deduped: StageResult, normalized: StageResult) -> StageResult:
     """Descriptions meet their CID's molecule and names; what cannot be paired is rejected."""
     from pyspark.sql import functions as F
 
-    kept = accepted(normalized.df, table(SILVER))
+    kept = accepted(deduped.df, table(SILVER))
     # A structure row's molecule columns, carried over to the descriptions of its CID.
     carried = {column: f"_{column}" for column in molecule_columns()}
     molecules = per_cid(kept, "structure", **{alias: column for column, alias in carried.items()},
                         _structure_title="title")
     titles = per_cid(kept, "title", _cid_title="title")
-    joined = kept.join(molecules, "cid", "left").join(titles, "cid", "left")
+    joined = (kept.join(molecules, "cid", "left").join(titles, "cid", "left")
+                  .join(F.broadcast(structure_failures(normalized)), "cid", "left"))
     # Structures are all described (pair_stage); descriptions and titles need a molecule.
     reason = F.when(~is_kind("structure") & F.col("_has_structure").isNull(), F.lit("no_structure_for_cid"))
-    detail = F.lit("no usable structure for this CID (none in the inputs, or rejected while normalizing)")
+    detail = F.when(F.col("_failures").isNull(), F.lit("no structure of this CID in the inputs")).otherwise(
+        F.concat(F.lit("every structure of this CID was rejected while normalizing ("), F.col("_failures"), F.lit(")")))
     described = is_kind("description")
     names = F.filter(F.array_distinct(F.concat(F.coalesce("names", F.array()),
                                                F.array("_cid_title", "_structure_title"))),
@@ -238,7 +253,7 @@ def join_stage(normalized: StageResult) -> StageResult:
         *[F.when(described, F.col(alias)).otherwise(F.col(column)).alias(column) for column, alias in carried.items()],
         F.when(described, names).otherwise(F.col("names")).alias("names"))
     df = reject_rows_where(joined, table(SILVER).names, reason, detail, F.col("cid"))
-    return finish_stage("join", df, records_in=normalized.records_out)
+    return finish_stage("join", df, records_in=deduped.records_out)
 
 
 def clean_stage(joined: StageResult, config: PubChemQAConfig) -> StageResult:
@@ -268,13 +283,13 @@ def release_stage(cleaned: StageResult) -> StageResult:
 def build_pubchemqa(spark, inputs: ResolvedInputs, config: PubChemQAConfig):
     """Run every stage; return (gold DataFrame, rejects DataFrame, [StageResult])."""
     bronze = parse_stage(spark, inputs)
-    deduped = dedupe_stage(bronze)
-    paired = pair_stage(deduped)
+    paired = pair_stage(bronze)
     normalized = normalize_stage(paired, config)
-    joined = join_stage(normalized)
+    deduped = dedupe_stage(normalized)
+    joined = join_stage(deduped, normalized)
     cleaned = clean_stage(joined, config)
     released = release_stage(cleaned)
-    stages = [bronze, deduped, paired, normalized, joined, cleaned, released]
+    stages = [bronze, paired, normalized, deduped, joined, cleaned, released]
     descriptions = accepted(released.df, table(SILVER)).filter(is_kind("description"))
     gold = accepted(apply_step(descriptions, GeneratePubChemQA(config)), table(GOLD))
     return gold, all_rejects(stages, SOURCE), stages

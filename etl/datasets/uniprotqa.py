@@ -2,8 +2,9 @@
 
 Stages (each a DataFrame -> DataFrame function; rejects carried alongside):
   parse      files / flat-file records -> uniprot_bronze (one row per entry)
-  dedupe     one row per accession: the highest entry version wins
   normalize  sequence normalized and checked, answers cleaned -> uniprot_silver
+  dedupe     one row per accession among the entries that passed their checks: the highest
+             entry version wins (a damaged copy never displaces a good one)
   qa         templates -> uniprotqa_gold rows with their split
 """
 
@@ -176,31 +177,32 @@ def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
     return finish_stage("parse", union_all(parts))
 
 
-def dedupe_stage(bronze: StageResult) -> StageResult:
+def dedupe_stage(silver: StageResult) -> StageResult:
     """One entry per accession: the highest entry version, then the first input in path order.
 
     The same entry often arrives twice (a flat file and an XML download, two
-    pages of a pull); the duplicate goes to rejects, naming the copy that was kept."""
+    pages of a pull); the duplicate goes to rejects, naming the copy that was kept.
+    Only entries that passed normalization are ranked."""
     from pyspark.sql import functions as F
 
     version_note = F.concat(F.lit(" (entry version "), F.coalesce(F.col("entry_version").cast("string"), F.lit("?")),
                             F.lit(")"))
     df = reject_duplicates(
-        accepted(bronze.df, table(BRONZE)), table(BRONZE).names, ["accession"],
+        accepted(silver.df, table(SILVER)), table(SILVER).names, ["accession"],
         [F.col("entry_version").desc_nulls_last(), "origin_file", "record_index"],
         F.lit("duplicate_accession"), F.col("accession"), version_note)
-    return finish_stage("dedupe", df, records_in=bronze.records_out)
+    return finish_stage("dedupe", df, records_in=silver.records_out)
 
 
 def build_uniprotqa(spark, inputs: ResolvedInputs, config: UniProtQAConfig):
     """Run every stage; return (gold DataFrame, rejects DataFrame, [StageResult])."""
     bronze = parse_stage(spark, inputs)
-    deduped = dedupe_stage(bronze)
-    silver = finish_stage("normalize", apply_step(accepted(deduped.df, table(BRONZE)),
-                                                  NormalizeUniProtEntry(config)), records_in=deduped.records_out)
-    gold = finish_stage("qa", apply_step(accepted(silver.df, table(SILVER)), GenerateUniProtQA(config)),
-                        records_in=silver.records_out, unit_column="accession")
-    stages = [bronze, deduped, silver, gold]
+    silver = finish_stage("normalize", apply_step(accepted(bronze.df, table(BRONZE)),
+                                                  NormalizeUniProtEntry(config)), records_in=bronze.records_out)
+    deduped = dedupe_stage(silver)
+    gold = finish_stage("qa", apply_step(accepted(deduped.df, table(SILVER)), GenerateUniProtQA(config)),
+                        records_in=deduped.records_out, unit_column="accession")
+    stages = [bronze, silver, deduped, gold]
     return accepted(gold.df, table(GOLD)), all_rejects(stages, SOURCE), stages
 
 

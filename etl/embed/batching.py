@@ -7,7 +7,7 @@ pessimistic rather than optimistic.
 
 from __future__ import annotations
 
-from etl.embed.encoders import Chunk
+from etl.embed.encoder import Chunk
 
 
 def plan_batches(chunks: list[Chunk], max_tokens: int, padded: bool) -> list[list[Chunk]]:

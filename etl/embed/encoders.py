@@ -1,4 +1,4 @@
-"""The encoder interface, and how an encoder name plus `--weights` becomes a model.
+"""The encoder registry: how an encoder name plus its weights becomes a model.
 
 Every encoder is used the same way by the runner:
 
@@ -7,10 +7,10 @@ Every encoder is used the same way by the runner:
     chunks = encoder.featurize(key, text)                                 # CPU: tokens or a graph
     vectors = encoder.forward(chunks)                                     # one (n_out, dim) tensor per chunk
 
-`EncoderSpec` is a plain picklable value, so the same spec reaches worker
-processes and Spark executors, and its fields are what the store records.
-No weights are ever downloaded: a missing file is an error that names every
-place it was looked for, and random weights are built only for `--weights random`.
+`EncoderSpec` (the interface, etl.embed.encoder) is a plain picklable value, so the
+same spec reaches worker processes and Spark executors, and its fields are what the
+store records. No weights are ever downloaded: a missing file is an error that names
+every place it was looked for, and random weights are built only for weights="random".
 """
 
 from __future__ import annotations
@@ -19,19 +19,15 @@ import hashlib
 import json
 import os
 import re
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from etl.embed.encoder import LONG_MODES, RANDOM, EmbedError, Encoder, EncoderSpec
+from etl.embed.esm2 import FairEsm2Encoder, HfEsm2Encoder, fair_checkpoint_architecture
+from etl.embed.gin import GinEncoder
 from etl.fileio import file_sha256
 
-RANDOM = "random"
-# Random weights are seeded, so two processes asked for the same random architecture build the same model
-# (the benchmark compares fair-esm's extraction and lifeqa's on exactly the same weights).
-RANDOM_SEED = 0
 GIN_NAME = "graphmvp_gin"
 HF_PREFIX = "hf:"
 
@@ -50,77 +46,6 @@ GIN_LAYERS = 5
 GIN_DIM = 300
 
 
-class EmbedError(Exception):
-    """A problem the user can fix: a missing weights file, a bad option, a store made by another encoder."""
-
-
-class UnsupportedEntity(ValueError):
-    """One molecule or sequence the encoder cannot featurize; the run skips it and reports it."""
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """One encoder input: a whole entity, or one window of a protein longer than the encoder's limit.
-
-    `size` is what the chunk costs in a batch (tokens with BOS/EOS, or atoms); the forward returns
-    `n_out` vectors for it, of which `keep` (start, stop) belong to the entity. An entity's chunks are
-    numbered `index` of `count`, in sequence order, and their kept vectors concatenate to the entity.
-    """
-
-    key: str
-    inputs: Any
-    size: int
-    n_out: int
-    keep: tuple[int, int]
-    index: int = 0
-    count: int = 1
-
-
-@dataclass(frozen=True)
-class EncoderSpec:
-    """What an encoder is, resolved without loading it: the store records these fields."""
-
-    name: str
-    family: str  # "esm2-fair" | "esm2-hf" | "gin"
-    weights: str  # a file or directory, or "random"
-    weights_sha256: str | None  # None for random weights
-    num_layers: int
-    dim: int
-    layer: int  # 0 = input embeddings, num_layers = last layer
-    unit: str  # what one per-token vector stands for: "residue" or "atom"
-    max_residues: int | None  # residues per encoder input; None for molecules
-    long: str  # proteins over max_residues: "truncate" or "windows"
-    overlap: int  # residues shared by neighbouring windows
-    heads: int = 0
-    hf_config: str | None = None  # config.json text for a transformers model
-
-
-class Encoder(ABC):
-    """A frozen encoder: featurize entities on the CPU, embed chunks on the device."""
-
-    spec: EncoderSpec
-    device: torch.device
-    # True when a batch is a padded (batch, longest) tensor, so its cost is longest x count;
-    # graphs are concatenated, so a batch of molecules costs the sum of its atoms.
-    padded: bool
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def dim(self) -> int:
-        return self.spec.dim
-
-    @abstractmethod
-    def featurize(self, key: str, text: str) -> list[Chunk]:
-        """The chunks for one entity (a sequence or a SMILES); raises UnsupportedEntity."""
-
-    @abstractmethod
-    def forward(self, chunks: list[Chunk]) -> list[torch.Tensor]:
-        """One (n_out, dim) tensor on the device per chunk, in order."""
-
-
 def resolve_encoder(
     name: str,
     weights: str | None = None,
@@ -130,8 +55,8 @@ def resolve_encoder(
     max_residues: int = ESM2_MAX_RESIDUES,
 ) -> EncoderSpec:
     """Find the weights for `name` and describe the encoder; nothing is loaded, nothing downloaded."""
-    if long not in ("truncate", "windows"):
-        raise EmbedError(f"--long must be truncate or windows, not {long!r}")
+    if long not in LONG_MODES:
+        raise EmbedError(f"long must be one of {list(LONG_MODES)}, not {long!r}", setting="long")
     if name == GIN_NAME:
         path, sha = _resolve_file(weights, _gin_weight_candidates(), "GraphMVP GIN checkpoint")
         return EncoderSpec(
@@ -143,35 +68,27 @@ def resolve_encoder(
         return _resolve_hf(name, weights, layer, long, overlap, max_residues)
     if name.startswith("esm2_"):
         return _resolve_fair(name, weights, layer, long, overlap, max_residues)
-    raise EmbedError(f"unknown encoder {name!r}: use an esm2_* name (fair-esm), hf:<model dir or id> (transformers) or {GIN_NAME}")
+    raise EmbedError(
+        f"unknown encoder {name!r}: use an esm2_* name (fair-esm), hf:<model dir or id> (transformers) or {GIN_NAME}",
+        setting="encoder",
+    )
 
 
 def build_encoder(spec: EncoderSpec, device: str | torch.device = "cpu") -> Encoder:
     """Load the encoder that `spec` describes onto `device`, in eval mode."""
     device = torch.device(device)
     if spec.family == "gin":
-        from etl.embed.gin import GinEncoder
-
         return GinEncoder(spec, device)
-    from etl.embed.esm2 import FairEsm2Encoder, HfEsm2Encoder
-
     if spec.family == "esm2-fair":
         return FairEsm2Encoder(spec, device)
     return HfEsm2Encoder(spec, device)
-
-
-def random_init(build):
-    """Build a module with the fixed random seed, leaving the caller's random state as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_SEED)
-        return build()
 
 
 def _resolve_layer(layer: int, num_layers: int, first: int = 0) -> int:
     """Python-style negative layers (-1 = last), checked against the architecture."""
     resolved = layer + num_layers + 1 if layer < 0 else layer
     if not first <= resolved <= num_layers:
-        raise EmbedError(f"--layer {layer} is outside {first}..{num_layers} (or -1 for the last layer)")
+        raise EmbedError(f"layer {layer} is outside {first}..{num_layers} (or -1 for the last layer)", setting="layer")
     return resolved
 
 
@@ -185,8 +102,9 @@ def _resolve_file(weights: str | None, candidates: list[Path], what: str) -> tup
     places = "\n  ".join(str(p) for p in looked)
     raise EmbedError(
         f"{what} not found; looked for:\n  {places}\n"
-        "lifeqa never downloads weights: put the file there, pass --weights PATH, "
-        "or --weights random for a randomly initialised model (tests, benchmarks)."
+        "lifeqa never downloads weights: put the file there, give the weights' path, "
+        "or 'random' for a randomly initialised model (tests, benchmarks).",
+        setting="weights",
     )
 
 
@@ -197,23 +115,18 @@ def _gin_weight_candidates() -> list[Path]:
 
 def _resolve_fair(name, weights, layer, long, overlap, max_residues) -> EncoderSpec:
     if weights == RANDOM and name not in ESM2_ARCHITECTURES:
-        raise EmbedError(f"no architecture known for {name!r}; random weights need one of {sorted(ESM2_ARCHITECTURES)}")
+        raise EmbedError(
+            f"no architecture known for {name!r}; random weights need one of {sorted(ESM2_ARCHITECTURES)}", setting="encoder"
+        )
     hub_file = Path(torch.hub.get_dir()) / "checkpoints" / f"{name}.pt"
     path, sha = _resolve_file(weights, [hub_file], f"fair-esm weights for {name}")
-    arch = ESM2_ARCHITECTURES.get(name) or _fair_checkpoint_architecture(Path(path))
+    arch = ESM2_ARCHITECTURES.get(name) or fair_checkpoint_architecture(Path(path))
     num_layers, dim, heads = arch
     return EncoderSpec(
         name=name, family="esm2-fair", weights=path, weights_sha256=sha, num_layers=num_layers, dim=dim,
         layer=_resolve_layer(layer, num_layers), unit="residue", max_residues=_check_windows(max_residues, long, overlap),
         long=long, overlap=overlap if long == "windows" else 0, heads=heads,
     )
-
-
-def _fair_checkpoint_architecture(path: Path) -> tuple[int, int, int]:
-    # Only for checkpoints whose name is not a published ESM-2: the architecture is in the file's config.
-    data = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = data["cfg"]["model"]
-    return cfg.encoder_layers, cfg.encoder_embed_dim, cfg.encoder_attention_heads
 
 
 def _resolve_hf(name, weights, layer, long, overlap, max_residues) -> EncoderSpec:
@@ -242,7 +155,9 @@ def _random_hf_config(model_ref: str) -> str:
         return (directory / "config.json").read_text()
     arch = ESM2_ARCHITECTURES.get(model_ref.rsplit("/", 1)[-1])
     if arch is None:
-        raise EmbedError(f"no architecture known for {model_ref!r}: give a directory with config.json or an esm2 model id")
+        raise EmbedError(
+            f"no architecture known for {model_ref!r}: give a directory with config.json or an esm2 model id", setting="encoder"
+        )
     from transformers import EsmConfig
 
     layers, dim, heads = arch
@@ -256,11 +171,11 @@ def _random_hf_config(model_ref: str) -> str:
 
 
 def _hf_directory(weights: Path | None, model_ref: str) -> Path:
-    """A local model directory: --weights, the encoder's own path, or the Hugging Face cache (offline)."""
+    """A local model directory: the weights given, the encoder's own path, or the Hugging Face cache (offline)."""
     if weights is not None:
         if (weights / "config.json").is_file():
             return weights
-        raise EmbedError(f"transformers model directory not found: {weights} has no config.json")
+        raise EmbedError(f"transformers model directory not found: {weights} has no config.json", setting="weights")
     if (Path(model_ref).expanduser() / "config.json").is_file():
         return Path(model_ref).expanduser()
     from huggingface_hub import snapshot_download
@@ -271,15 +186,16 @@ def _hf_directory(weights: Path | None, model_ref: str) -> Path:
     except Exception as error:  # the hub client raises several types for "not in the cache"
         raise EmbedError(
             f"transformers model {model_ref!r} not found: it is neither a directory with config.json nor in the "
-            f"Hugging Face cache ({HF_HUB_CACHE}). lifeqa never downloads weights: pass --weights DIR, "
-            "or --weights random for a randomly initialised model."
+            f"Hugging Face cache ({HF_HUB_CACHE}). lifeqa never downloads weights: give the model directory, "
+            "or 'random' for a randomly initialised model.",
+            setting="weights",
         ) from error
 
 
 def _directory_weights_sha256(directory: Path) -> str:
     files = sorted(p for p in directory.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
     if not files:
-        raise EmbedError(f"no weights (*.safetensors, *.bin) in {directory}")
+        raise EmbedError(f"no weights (*.safetensors, *.bin) in {directory}", setting="weights")
     if len(files) == 1:
         return file_sha256(files[0])
     listing = "".join(f"{p.name} {file_sha256(p)}\n" for p in files)
@@ -288,7 +204,9 @@ def _directory_weights_sha256(directory: Path) -> str:
 
 def _check_windows(max_residues: int, long: str, overlap: int) -> int:
     if long == "windows" and not 0 <= overlap < max_residues // 2:
-        raise EmbedError(f"--overlap must be between 0 and half the window ({max_residues // 2 - 1}), not {overlap}")
+        raise EmbedError(
+            f"overlap must be between 0 and half the window ({max_residues // 2 - 1}), not {overlap}", setting="overlap"
+        )
     return max_residues
 
 

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
+from argparse import Namespace
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from etl.embed.encoders import RANDOM, Chunk, EmbedError, Encoder, EncoderSpec, UnsupportedEntity, random_init
+from etl.embed.encoder import RANDOM, Chunk, EmbedError, Encoder, EncoderSpec, UnsupportedEntity, load_checkpoint, random_init
 
 # ESM-2 was trained with 15% of residues selected and 80% of those replaced by <mask>, whose embeddings are
 # zeroed ("token dropout"); at inference without <mask> tokens the embeddings are scaled by the kept fraction.
 MASK_RATIO_TRAIN = 0.15 * 0.8
+# fair-esm checkpoints hold tensors and plain containers, plus their training configuration as argparse
+# Namespaces (ESM-1's "args", ESM-2's cfg["model"]): the one class they need rebuilt, and the only one allowed.
+FAIR_ESM_CHECKPOINT_CLASSES = (Namespace,)
 
 
 class Esm2Alphabet:
@@ -126,10 +131,20 @@ def load_fair_esm2(spec: EncoderSpec):
 
     if spec.weights == RANDOM:
         return random_init(lambda: esm.model.esm2.ESM2(spec.num_layers, spec.dim, spec.heads, alphabet="ESM-1b"))
-    data = torch.load(spec.weights, map_location="cpu", weights_only=False)
     # fair-esm's own loader, minus the contact-regression file, which embeddings never use.
-    model, _alphabet = esm.pretrained.load_model_and_alphabet_core(spec.name, data, None)
+    model, _alphabet = esm.pretrained.load_model_and_alphabet_core(spec.name, load_fair_checkpoint(spec.weights), None)
     return model
+
+
+def load_fair_checkpoint(path: str | Path) -> dict:
+    """A fair-esm checkpoint ({"model": state dict, "cfg" and/or "args": configuration}), loaded without running code."""
+    return load_checkpoint(path, FAIR_ESM_CHECKPOINT_CLASSES)
+
+
+def fair_checkpoint_architecture(path: Path) -> tuple[int, int, int]:
+    """(layers, dimension, heads) from an ESM-2 checkpoint's configuration, for names that are not a published ESM-2."""
+    cfg = load_fair_checkpoint(path)["cfg"]["model"]
+    return cfg.encoder_layers, cfg.encoder_embed_dim, cfg.encoder_attention_heads
 
 
 class Esm2Trunk(nn.Module):
@@ -218,7 +233,7 @@ class HfEsm2Encoder(_Esm2Base):
 
         config = EsmConfig.from_dict(json.loads(spec.hf_config))
         if (config.pad_token_id, config.mask_token_id, config.vocab_size) != (self.alphabet.pad, self.alphabet.mask, self.alphabet.size):
-            raise EmbedError(f"{spec.name} does not use the ESM-2 vocabulary (pad, mask and size differ)")
+            raise EmbedError(f"{spec.name} does not use the ESM-2 vocabulary (pad, mask and size differ)", setting="encoder")
         if spec.weights == RANDOM:
             config._attn_implementation = "sdpa"
             model = random_init(lambda: EsmModel(config, add_pooling_layer=False))

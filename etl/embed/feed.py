@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from etl.embed.encoders import EmbedError
+from etl.embed.encoder import EmbedError
 from etl.embed.release import open_release
 from etl.embed.store import EmbeddingStore
 
@@ -42,7 +42,7 @@ class QAEmbeddingDataset(Dataset):
         if missing:
             raise EmbedError(
                 f"{len(missing)} of the {split} split's entities are not in {store.path}; "
-                f"run `lifeqa embed {release.path} --out {store.path}` first"
+                f"embed {release.path} into it first (lifeqa embed)"
             )
 
     def __len__(self) -> int:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from etl.embed.encoders import RANDOM, Chunk, EmbedError, Encoder, EncoderSpec, random_init
-from etl.embed.featurize import SELF_LOOP_BOND_TYPE, mol_graph
+from etl.embed.encoder import RANDOM, Chunk, EmbedError, Encoder, EncoderSpec, load_checkpoint, random_init
+from etl.embed.featurize import mol_graph
+from etl.normalize.gin_vocabulary import BOND_DIRECTION_ROWS, CHIRALITY_ROWS, SELF_LOOP_BOND_TYPE
 
+# Embedding table sizes of GraphMVP's checkpoints; the chirality and direction tables hold the vocabulary's rows, no more.
 ATOM_TYPES = 120  # 118 elements plus GraphMVP's mask and spare rows
-CHIRALITY_TAGS = 3
+CHIRALITY_TAGS = len(CHIRALITY_ROWS)
 BOND_TYPES = 6  # single, double, triple, aromatic, self-loop, mask
-BOND_DIRECTIONS = 3
+BOND_DIRECTIONS = len(BOND_DIRECTION_ROWS)
 # Prefixes GraphMVP and BioMedGPT's code put before the GNN's own parameter names in saved checkpoints.
 CHECKPOINT_PREFIXES = ("module.", "molecule_model.", "model.", "gnn.", "graph_encoder.")
 
@@ -97,7 +99,7 @@ def _union(chunks: list[Chunk]) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
 
 def load_graphmvp_state_dict(path: str) -> dict[str, torch.Tensor]:
     """A GraphMVP checkpoint's GNN parameters: a bare state dict or one under "model"/"state_dict", prefixes removed."""
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = load_checkpoint(path)  # tensors and containers only: GraphMVP saves bare state dicts
     for wrapper in ("model", "state_dict", "molecule_model"):
         if isinstance(data.get(wrapper), dict):
             data = data[wrapper]
@@ -108,5 +110,5 @@ def load_graphmvp_state_dict(path: str) -> dict[str, torch.Tensor]:
                 name = name[len(prefix):]
         state[name] = value
     if "x_embedding1.weight" not in state:
-        raise EmbedError(f"{path} does not hold a GraphMVP GIN (no x_embedding1 / gnns.* parameters)")
+        raise EmbedError(f"{path} does not hold a GraphMVP GIN (no x_embedding1 / gnns.* parameters)", setting="weights")
     return state

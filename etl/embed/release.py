@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.datasets import datasets
-from etl.embed.encoders import EmbedError
+from etl.embed.encoder import EmbedError
 from etl.pipeline.dataset import Entity
 from etl.split import SPLITS
 

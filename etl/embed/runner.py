@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from etl.embed.batching import plan_batches
-from etl.embed.encoders import Chunk, EmbedError, Encoder, EncoderSpec, UnsupportedEntity, build_encoder
+from etl.embed.encoder import Chunk, EmbedError, Encoder, EncoderSpec, UnsupportedEntity
+from etl.embed.encoders import build_encoder
 from etl.embed.release import Release, open_release
 from etl.embed.store import EmbeddingStore, ShardWriter, StoreLock, prepare_store, store_metadata, write_index
 
@@ -105,7 +106,7 @@ def compute_dtype(device: torch.device, dtype: str) -> torch.dtype:
 
 
 def encoder_batches(encoder: Encoder, chunks: list[Chunk], options: EmbedOptions) -> list[list[Chunk]]:
-    """The chunks packed into batches within --max-tokens (or the default budget for the encoder's unit)."""
+    """The chunks packed into batches within options.max_tokens (or the default budget for the encoder's unit)."""
     return plan_batches(chunks, options.max_tokens or DEFAULT_MAX_TOKENS[encoder.spec.unit], encoder.padded)
 
 
@@ -135,7 +136,7 @@ def embed_release(
     reporter = reporter or _Silent()
     device = torch.device(options.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise EmbedError("--device cuda, but PyTorch sees no CUDA device")
+        raise EmbedError(f"device {options.device!r}, but PyTorch sees no CUDA device", setting="device")
     if encoder is not None and (encoder.spec != spec or encoder.device.type != device.type or (workers or 1) != 1):
         raise EmbedError(f"the encoder passed in is not {spec.name} on {device} with a single worker")
     workers = 1 if encoder is not None else workers or (torch.cuda.device_count() if device.type == "cuda" else 1)
@@ -158,7 +159,7 @@ def embed_release(
 def open_run(release_dir, store_dir, spec: EncoderSpec, options: EmbedOptions) -> Release:
     """The release, once checked to suit the encoder; creates or checks the store. Hold StoreLock."""
     release = open_release(release_dir)
-    if release.unit != spec.unit:
+    if release.entity.unit != spec.unit:
         raise EmbedError(f"{spec.name} embeds {spec.unit}s, but {release.path} is a {release.dataset} release")
     prepare_store(store_dir, store_metadata(spec, options.dtype, options.pooling))
     return release

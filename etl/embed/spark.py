@@ -22,7 +22,8 @@ from typing import Iterator
 import pyarrow as pa
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from etl.embed.encoders import EmbedError, Encoder, EncoderSpec, build_encoder
+from etl.embed.encoder import EmbedError, Encoder, EncoderSpec
+from etl.embed.encoders import build_encoder
 from etl.embed.release import Release
 from etl.embed.runner import EmbedOptions, EmbedSummary, WorkResult, embed_items, open_run
 from etl.embed.store import StoreLock, write_index

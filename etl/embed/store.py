@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from etl import __version__
 from etl.fileio import fsync_dir, fsync_file
-from etl.embed.encoders import EmbedError, EncoderSpec
+from etl.embed.encoder import EmbedError, EncoderSpec
 
 FORMAT = 1
 # bf16 has no NumPy dtype: its bits are stored as uint16 and widened to float32 when read.
@@ -48,9 +48,9 @@ INDEX_SCHEMA = pa.schema([("key", pa.string()), ("shard", pa.string()), ("row", 
 
 def store_metadata(spec: EncoderSpec, dtype: str, pooling: str) -> dict:
     if dtype not in DTYPES:
-        raise EmbedError(f"--dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
+        raise EmbedError(f"dtype must be one of {list(DTYPES)}, not {dtype!r}", setting="dtype")
     if pooling not in POOLINGS:
-        raise EmbedError(f"--pooling must be one of {list(POOLINGS)}, not {pooling!r}")
+        raise EmbedError(f"pooling must be one of {list(POOLINGS)}, not {pooling!r}", setting="pooling")
     return {
         "format": FORMAT,
         "encoder": spec.name,
@@ -196,7 +196,7 @@ def prepare_store(path: str | Path, metadata: dict) -> None:
         differing = [f for f in IDENTITY if existing.get(f) != metadata.get(f)]
         if differing:
             detail = ", ".join(f"{f}: store has {existing.get(f)!r}, this run {metadata.get(f)!r}" for f in differing)
-            raise EmbedError(f"{path} holds other embeddings ({detail}); use another --out")
+            raise EmbedError(f"{path} holds other embeddings ({detail}); use another store", setting="store_dir")
     else:
         tmp = path / ".store.json.tmp"
         tmp.write_text(json.dumps(metadata, indent=2) + "\n")
@@ -207,12 +207,16 @@ def prepare_store(path: str | Path, metadata: dict) -> None:
 
 
 class StoreLock:
-    """An exclusive lock on a store for one run (released by the kernel if the run is killed)."""
+    """An exclusive lock on a store for one run (released by the kernel if the run is killed).
+
+    A run that created the store's directory and fails before committing a shard removes the
+    directory again, so a failed first run leaves no empty store behind."""
 
     def __init__(self, path: str | Path):
         self.file = Path(path) / ".lock"
 
     def __enter__(self):
+        self.created = not self.file.parent.exists()
         self.file.parent.mkdir(parents=True, exist_ok=True)
         self._handle = open(self.file, "w")
         try:
@@ -222,7 +226,10 @@ class StoreLock:
             raise EmbedError(f"another lifeqa embed is writing {self.file.parent}") from None
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
+        store = self.file.parent
+        if exc_type is not None and self.created and not any((store / "shards").glob("*")):
+            shutil.rmtree(store, ignore_errors=True)  # still holding the lock: no other run is inside
         fcntl.flock(self._handle, fcntl.LOCK_UN)
         self._handle.close()
 

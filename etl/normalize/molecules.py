@@ -25,6 +25,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import rdMolDescriptors
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
+from etl.normalize.gin_vocabulary import NotGraphEncodable, atom_rows, bond_rows
 from etl.quality.rejects import Rejected
 
 # The organic subset plus the heteroatoms common in PubChem/ChEBI small molecules.
@@ -32,24 +33,6 @@ from etl.quality.rejects import Rejected
 # taken first, so what is still left with a metal is a coordination compound or an
 # inorganic salt, which the GIN encoder was not pretrained on.
 DEFAULT_ALLOWED_ELEMENTS = frozenset({"H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Se", "Br", "I"})
-
-# What the GraphMVP GIN featurizer can index (Hu et al. 2020 feature lists): atomic
-# number 1..118 and four chirality tags for atoms; four bond types and three bond
-# directions for bonds. Anything else has no embedding row.
-GIN_ATOMIC_NUMBERS = range(1, 119)
-GIN_CHIRAL_TAGS = frozenset({
-    Chem.ChiralType.CHI_UNSPECIFIED,
-    Chem.ChiralType.CHI_TETRAHEDRAL_CW,
-    Chem.ChiralType.CHI_TETRAHEDRAL_CCW,
-    Chem.ChiralType.CHI_OTHER,
-})
-GIN_BOND_TYPES = frozenset({
-    Chem.BondType.SINGLE,
-    Chem.BondType.DOUBLE,
-    Chem.BondType.TRIPLE,
-    Chem.BondType.AROMATIC,
-})
-GIN_BOND_DIRS = frozenset({Chem.BondDir.NONE, Chem.BondDir.ENDUPRIGHT, Chem.BondDir.ENDDOWNRIGHT})
 
 _LOG_TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\] ?", re.M)
 
@@ -213,20 +196,17 @@ def canonicalize_tautomer_with_timeout(mol: Chem.Mol, timeout_s: float,
 
 
 def check_graph_encodable(mol: Chem.Mol) -> None:
-    """Rejected("not_graph_encodable") unless every atom and bond has a GIN feature index."""
+    """Rejected("not_graph_encodable") unless every atom and bond has a row in the GIN's
+    embedding tables (etl.normalize.gin_vocabulary, which the featurizer reads too)."""
     if mol.GetNumAtoms() == 0:
         raise Rejected("not_graph_encodable", "no atoms")
-    for atom in mol.GetAtoms():
-        if atom.GetAtomicNum() not in GIN_ATOMIC_NUMBERS:
-            raise Rejected("not_graph_encodable",
-                           f"atom {atom.GetIdx()} is {atom.GetSymbol()!r} (atomic number {atom.GetAtomicNum()})")
-        if atom.GetChiralTag() not in GIN_CHIRAL_TAGS:
-            raise Rejected("not_graph_encodable", f"atom {atom.GetIdx()} has chirality {atom.GetChiralTag()}")
-    for bond in mol.GetBonds():
-        if bond.GetBondType() not in GIN_BOND_TYPES:
-            raise Rejected("not_graph_encodable", f"bond {bond.GetIdx()} is {bond.GetBondType()}")
-        if bond.GetBondDir() not in GIN_BOND_DIRS:
-            raise Rejected("not_graph_encodable", f"bond {bond.GetIdx()} has direction {bond.GetBondDir()}")
+    try:
+        for atom in mol.GetAtoms():
+            atom_rows(atom)
+        for bond in mol.GetBonds():
+            bond_rows(bond)
+    except NotGraphEncodable as error:
+        raise Rejected("not_graph_encodable", str(error)) from None
 
 
 def check_elements(mol: Chem.Mol, allowed: frozenset[str]) -> None:

@@ -83,6 +83,41 @@ def join_texts(texts: Iterable[str]) -> str | None:
     return " ".join(kept) if kept else None
 
 
+FUNCTION, SIMILARITY, SUBCELLULAR_LOCATION = "FUNCTION", "SIMILARITY", "SUBCELLULAR LOCATION"
+
+
+class CommentFields:
+    """The row's function, family and subcellular locations, gathered comment by comment.
+
+    Each format reads its comments its own way, but all are rendered alike: every
+    text ends with a period, an isoform's function or location note starts with its
+    molecule, and comments on other topics are no part of the row."""
+
+    def __init__(self) -> None:
+        self.functions: list[str] = []
+        self.families: list[str] = []
+        self.locations: list[dict] = []
+        self.notes: list[str] = []
+
+    def add_texts(self, topic: str, texts: Iterable[str], molecule: str | None = None) -> None:
+        if topic == FUNCTION:
+            self.functions.extend(with_molecule(molecule, end_with_period(t)) for t in texts)
+        elif topic == SIMILARITY:
+            self.families.extend(end_with_period(t) for t in texts)
+
+    def add_locations(self, locations: Iterable[dict], notes: Iterable[str], molecule: str | None = None) -> None:
+        self.locations.extend(locations)
+        self.notes.extend(with_molecule(molecule, end_with_period(t)) for t in notes)
+
+    def row_fields(self) -> dict:
+        return {
+            "function": join_texts(self.functions),
+            "family": join_texts(self.families),
+            "subcellular_locations": self.locations,
+            "subcellular_location_note": join_texts(self.notes),
+        }
+
+
 def canonical_keywords(keywords: Iterable[str | None]) -> list[str]:
     """Keywords are a set; the formats list them in different orders (case-folded or not)."""
     return sorted({k for k in keywords if k}, key=str.casefold)
@@ -226,23 +261,16 @@ def parse_flat_description(description: str) -> dict:
 
 
 def flat_comments(comments: list[str]) -> dict:
-    functions, families, locations, notes = [], [], [], []
+    fields = CommentFields()
     for comment in comments:
         topic, _, text = comment.partition(": ")
-        if topic == "FUNCTION":
-            functions.append(end_with_period(strip_evidence(text)))
-        elif topic == "SIMILARITY":
-            families.append(end_with_period(strip_evidence(text)))
-        elif topic == "SUBCELLULAR LOCATION":
-            parsed, note = parse_flat_subcellular_location(strip_evidence(text))
-            locations.extend(parsed)
-            notes.append(note)
-    return {
-        "function": join_texts(functions),
-        "family": join_texts(families),
-        "subcellular_locations": locations,
-        "subcellular_location_note": join_texts(notes),
-    }
+        if topic == SUBCELLULAR_LOCATION:
+            locations, note = parse_flat_subcellular_location(strip_evidence(text))
+            fields.add_locations(locations, [note] if note else [])
+        else:
+            # An isoform's molecule is already part of a flat comment's text.
+            fields.add_texts(topic, [strip_evidence(text)])
+    return fields.row_fields()
 
 
 def parse_flat_subcellular_location(text: str) -> tuple[list[dict], str | None]:
@@ -372,28 +400,27 @@ def xml_protein_names(protein) -> dict:
 
 
 def xml_comments(comments: list) -> dict:
-    functions, families, locations, notes = [], [], [], []
+    fields = CommentFields()
     for comment in comments:
-        kind = comment.get("type")
+        topic = comment.get("type", "").upper()  # XML names the topics in lower case
         molecule = _text(_child(comment, "molecule"))
         texts = [t for t in (_text(x) for x in _children(comment, "text")) if t]
-        if kind == "function":
-            functions.extend(with_molecule(molecule, end_with_period(t)) for t in texts)
-        elif kind == "similarity":
-            families.extend(end_with_period(t) for t in texts)
-        elif kind == "subcellular location":
-            for sub in _children(comment, "subcellularLocation"):
-                levels = [_text(loc) for loc in _children(sub, "location") if _text(loc)]
-                if levels:
-                    locations.append(location_item(molecule, join_location_levels(levels),
-                                                   _text(_child(sub, "topology")), _text(_child(sub, "orientation"))))
-            notes.extend(with_molecule(molecule, end_with_period(t)) for t in texts)
-    return {
-        "function": join_texts(functions),
-        "family": join_texts(families),
-        "subcellular_locations": locations,
-        "subcellular_location_note": join_texts(notes),
-    }
+        if topic == SUBCELLULAR_LOCATION:
+            # A location comment's <text> is its note.
+            fields.add_locations(xml_locations(comment, molecule), texts, molecule)
+        else:
+            fields.add_texts(topic, texts, molecule)
+    return fields.row_fields()
+
+
+def xml_locations(comment, molecule: str | None) -> list[dict]:
+    locations = []
+    for sub in _children(comment, "subcellularLocation"):
+        levels = [_text(loc) for loc in _children(sub, "location") if _text(loc)]
+        if levels:
+            locations.append(location_item(molecule, join_location_levels(levels),
+                                           _text(_child(sub, "topology")), _text(_child(sub, "orientation"))))
+    return locations
 
 
 # ---------------------------------------------------------------- REST JSON
@@ -466,31 +493,22 @@ def json_protein_names(description: dict) -> dict:
 
 
 def json_comments(comments: list[dict]) -> dict:
-    functions, families, locations, notes = [], [], [], []
+    fields = CommentFields()
     for comment in comments:
-        kind = comment.get("commentType")
+        topic = comment.get("commentType", "")
         molecule = comment.get("molecule")
-        texts = _values(comment.get("texts"))
-        if kind == "FUNCTION":
-            functions.extend(with_molecule(molecule, end_with_period(t)) for t in texts)
-        elif kind == "SIMILARITY":
-            families.extend(end_with_period(t) for t in texts)
-        elif kind == "SUBCELLULAR LOCATION":
-            for sub in comment.get("subcellularLocations", []):
-                locations.append(location_item(
-                    molecule,
-                    sub.get("location", {}).get("value"),
-                    sub.get("topology", {}).get("value"),
-                    sub.get("orientation", {}).get("value"),
-                ))
-            notes.extend(with_molecule(molecule, end_with_period(t))
-                         for t in _values(comment.get("note", {}).get("texts")))
-    return {
-        "function": join_texts(functions),
-        "family": join_texts(families),
-        "subcellular_locations": locations,
-        "subcellular_location_note": join_texts(notes),
-    }
+        if topic == SUBCELLULAR_LOCATION:
+            notes = _values(comment.get("note", {}).get("texts"))
+            fields.add_locations(json_locations(comment, molecule), notes, molecule)
+        else:
+            fields.add_texts(topic, _values(comment.get("texts")), molecule)
+    return fields.row_fields()
+
+
+def json_locations(comment: dict, molecule: str | None) -> list[dict]:
+    return [location_item(molecule, sub.get("location", {}).get("value"), sub.get("topology", {}).get("value"),
+                          sub.get("orientation", {}).get("value"))
+            for sub in comment.get("subcellularLocations", [])]
 
 
 # ---------------------------------------------------------------- one file, any format

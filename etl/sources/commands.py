@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -54,25 +57,13 @@ class StructuresChoice(str, Enum):
     bulk = "bulk"
 
 
-SnapshotOpt = Annotated[
-    Path,
-    typer.Option(
-        "--snapshot",
-        help="Snapshot directory. A new one is created; an unfinished one is resumed; a complete one is left as is.",
-    ),
-]
-ContactOpt = Annotated[
-    str,
-    typer.Option("--contact", envvar="LIFEQA_CONTACT", help="E-mail put in the User-Agent so the service can reach you."),
-]
-AttemptsOpt = Annotated[
-    int, typer.Option("--attempts", min=1, help="Tries per request before the pull stops (resumable).")
-]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds a response may stay silent.")]
-BackoffOpt = Annotated[
-    float, typer.Option("--backoff", min=0.0001, help="First retry waits up to this many seconds; doubles after.")
-]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every retry, backoff and rate-limit wait.")]
+def _base_url_option(root: str):
+    """`--base-url` of one service: each pull names its own root and default."""
+    return Annotated[str, typer.Option("--base-url", help=f"{root} root; a mirror or test server may stand in.")]
+
+
+UniProtBaseUrlOpt = _base_url_option("UniProt REST")
+PubChemBaseUrlOpt = _base_url_option("PubChem")
 
 
 class RateColumn(ProgressColumn):
@@ -124,14 +115,6 @@ def _configure_logging(verbose: bool) -> None:
     logger.propagate = False
 
 
-def _settings(contact: str, attempts: int, timeout: float, backoff: float, **extra: object) -> PullSettings:
-    if not contact:
-        err_console.print(
-            "[yellow]warning:[/] no contact e-mail; set --contact or LIFEQA_CONTACT (the services ask for one)"
-        )
-    return PullSettings(contact=contact, attempts=attempts, read_timeout_s=timeout, backoff_base_s=backoff, **extra)
-
-
 def _summary_table(summary: PullSummary) -> Table:
     # Borderless, so the 64-digit digest fits an 80-column terminal whole, ready to copy.
     table = Table(title=f"{summary.service} snapshot", show_header=False, box=None, pad_edge=False)
@@ -156,58 +139,128 @@ def _summary_table(summary: PullSummary) -> Table:
     return table
 
 
-def _run(pull, verbose: bool, snapshot: Path) -> None:
-    _configure_logging(verbose)
-    try:
-        with _progress() as progress:
-            summary = pull(ProgressObserver(progress))
-    except PullError as error:
-        err_console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err_console.print(
-            f"[yellow]interrupted:[/] the pages pulled so far are kept in {snapshot}; run the same command to resume"
+@dataclass(frozen=True)
+class SharedOptions:
+    """The options every pull command takes: where the snapshot goes and how the pull behaves."""
+
+    snapshot: Path
+    contact: str
+    attempts: int
+    timeout: float
+    backoff: float
+    verbose: bool
+
+    def settings(self, **extra: object) -> PullSettings:
+        if not self.contact:
+            err_console.print(
+                "[yellow]warning:[/] no contact e-mail; set --contact or LIFEQA_CONTACT (the services ask for one)"
+            )
+        return PullSettings(
+            contact=self.contact,
+            attempts=self.attempts,
+            read_timeout_s=self.timeout,
+            backoff_base_s=self.backoff,
+            **extra,
         )
-        raise typer.Exit(130) from None
-    if summary.pages == summary.resumed_at_page and summary.complete:
-        err_console.print(f"{snapshot} is already a complete snapshot; nothing was pulled")
-    out_console.print(_summary_table(summary))
+
+    def run(self, pull: Callable[[ProgressObserver], PullSummary]) -> None:
+        """Run a pull under progress bars and print its summary; a failure or Ctrl-C exits non-zero."""
+        _configure_logging(self.verbose)
+        try:
+            with _progress() as progress:
+                summary = pull(ProgressObserver(progress))
+        except PullError as error:
+            err_console.print(f"[red]error:[/] {error}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print(
+                f"[yellow]interrupted:[/] the pages pulled so far are kept in {self.snapshot}; "
+                "run the same command to resume"
+            )
+            raise typer.Exit(130) from None
+        if summary.pages == summary.resumed_at_page and summary.complete:
+            err_console.print(f"{self.snapshot} is already a complete snapshot; nothing was pulled")
+        out_console.print(_summary_table(summary))
 
 
-@pull_app.command("uniprot")
+def _shared_options(
+    snapshot: Annotated[
+        Path,
+        typer.Option(
+            "--snapshot",
+            help="Snapshot directory. A new one is created; an unfinished one is resumed; a complete one is left as is.",
+        ),
+    ],
+    contact: Annotated[
+        str,
+        typer.Option(
+            "--contact", envvar="LIFEQA_CONTACT", help="E-mail put in the User-Agent so the service can reach you."
+        ),
+    ] = "",
+    attempts: Annotated[
+        int, typer.Option("--attempts", min=1, help="Tries per request before the pull stops (resumable).")
+    ] = 5,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds a response may stay silent.")] = 120.0,
+    backoff: Annotated[
+        float, typer.Option("--backoff", min=0.0001, help="First retry waits up to this many seconds; doubles after.")
+    ] = 1.0,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log every retry, backoff and rate-limit wait.")
+    ] = False,
+) -> SharedOptions:
+    """The options every pull takes, declared once: `pull_command` adds this signature's to each command's."""
+    return SharedOptions(snapshot, contact, attempts, timeout, backoff, verbose)
+
+
+def pull_command(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register `lifeqa pull NAME` from a function `(shared: SharedOptions, **own options)`.
+
+    The command line shows --snapshot first, then the command's own options, then the
+    shared ones, each declared once in `_shared_options`."""
+
+    def register(command: Callable[..., None]) -> Callable[..., None]:
+        shared = list(inspect.signature(_shared_options, eval_str=True).parameters.values())
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]  # all but `shared`
+
+        def cli(**values: object) -> None:
+            shared_values = {parameter.name: values.pop(parameter.name) for parameter in shared}
+            command(_shared_options(**shared_values), **values)
+
+        # Keyword-only, so an option with a default may come before one without.
+        parameters = [shared[0], *own, *shared[1:]]
+        cli.__signature__ = inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in parameters])
+        cli.__doc__ = command.__doc__
+        pull_app.command(name)(cli)
+        return command
+
+    return register
+
+
+@pull_command("uniprot")
 def uniprot(
-    snapshot: SnapshotOpt,
+    shared: SharedOptions,
     query: Annotated[
         str, typer.Option("--query", help="UniProtKB query, e.g. 'reviewed:true AND organism_id:9606'.")
     ] = DEFAULT_QUERY,
     fmt: Annotated[
         UniProtFormatChoice, typer.Option("--format", help="json pages, txt flat file or xml.")
     ] = UniProtFormatChoice.json,
-    base_url: Annotated[
-        str, typer.Option("--base-url", help="UniProt REST root; a mirror or test server may stand in.")
-    ] = UNIPROT_BASE_URL,
+    base_url: UniProtBaseUrlOpt = UNIPROT_BASE_URL,
     page_size: Annotated[
         int, typer.Option("--page-size", min=1, max=500, help="Entries per page (UniProt allows 500).")
     ] = 500,
     rate: Annotated[int, typer.Option("--rate", min=1, help="Most UniProt requests per second.")] = 10,
-    contact: ContactOpt = "",
-    attempts: AttemptsOpt = 5,
-    timeout: TimeoutOpt = 120.0,
-    backoff: BackoffOpt = 1.0,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Pull UniProtKB search results, following the Link rel=next cursor to the last page."""
-    settings = _settings(contact, attempts, timeout, backoff, uniprot_limits=[RateLimit(requests=rate, per_seconds=1)])
+    settings = shared.settings(uniprot_limits=[RateLimit(requests=rate, per_seconds=1)])
     spec = UniProtQuery(query=query, format=fmt.value, page_size=page_size, base_url=base_url)
-    _run(lambda observer: pull_uniprot(snapshot, spec, settings, observer), verbose, snapshot)
+    shared.run(lambda observer: pull_uniprot(shared.snapshot, spec, settings, observer))
 
 
-@pull_app.command("pubchem")
+@pull_command("pubchem")
 def pubchem(
-    snapshot: SnapshotOpt,
-    base_url: Annotated[
-        str, typer.Option("--base-url", help="PubChem root; a mirror or test server may stand in.")
-    ] = PUBCHEM_BASE_URL,
+    shared: SharedOptions,
+    base_url: PubChemBaseUrlOpt = PUBCHEM_BASE_URL,
     max_pages: Annotated[
         int | None, typer.Option("--max-pages", min=1, help="Pull only the first N annotation pages.")
     ] = None,
@@ -219,20 +272,15 @@ def pubchem(
         str, typer.Option("--bulk-url", help="CID-SMILES.gz location (its .md5 next to it).")
     ] = PUBCHEM_BULK_SMILES_URL,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="CIDs per PUG REST property request.")] = 200,
-    contact: ContactOpt = "",
-    attempts: AttemptsOpt = 5,
-    timeout: TimeoutOpt = 120.0,
-    backoff: BackoffOpt = 1.0,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Pull PubChem Record Description annotations (every page) and the structures of their CIDs.
 
     Requests stay within PubChem's policy: at most 5 per second and 400 per minute."""
-    settings = _settings(contact, attempts, timeout, backoff)
+    settings = shared.settings()
     spec = PubChemQuery(
         base_url=base_url, max_pages=max_pages, structures=structures.value, batch_size=batch_size, bulk_url=bulk_url
     )
-    _run(lambda observer: pull_pubchem(snapshot, spec, settings, observer), verbose, snapshot)
+    shared.run(lambda observer: pull_pubchem(shared.snapshot, spec, settings, observer))
 
 
 if __name__ == "__main__":

@@ -31,14 +31,14 @@ TINY_ESM = "esm2_t2_tiny"  # not a published model: its architecture is read fro
 
 def save_fair_esm_checkpoint(path: Path, layers: int, dim: int, heads: int) -> Path:
     """A randomly initialised ESM-2 saved in fair-esm's hub checkpoint format ({"model", "cfg"})."""
-    from types import SimpleNamespace
+    from argparse import Namespace
 
     import esm
     import torch
 
     torch.manual_seed(1)
     model = esm.model.esm2.ESM2(num_layers=layers, embed_dim=dim, attention_heads=heads, alphabet="ESM-1b")
-    cfg = SimpleNamespace(encoder_layers=layers, encoder_embed_dim=dim, encoder_attention_heads=heads, token_dropout=True)
+    cfg = Namespace(encoder_layers=layers, encoder_embed_dim=dim, encoder_attention_heads=heads, token_dropout=True)
     state = {f"encoder.sentence_encoder.{name}": value for name, value in model.state_dict().items()}
     torch.save({"model": state, "cfg": {"model": cfg}}, path)
     return path

@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 from rdkit import Chem
 
-from etl.embed.encoders import EmbedError, build_encoder, resolve_encoder
-from etl.fileio import file_sha256
+from etl.embed.encoder import EmbedError
+from etl.embed.encoders import build_encoder, resolve_encoder
 from etl.embed.esm2 import load_fair_esm2, windows
 from etl.embed.featurize import mol_graph
 from etl.embed.gin import GinEncoder
 from etl.embed.release import open_release
 from etl.embed.runner import compute_dtype
+from etl.fileio import file_sha256
 from tests.embed.conftest import TINY_ESM
 
 
@@ -182,8 +183,9 @@ def test_missing_weights_say_where_they_were_looked_for(tmp_path, monkeypatch):
         resolve_encoder("esm2_t36_3B_UR50D")
     with pytest.raises(EmbedError, match=str(tmp_path / "lifeqa" / "graphmvp_gin.pth")):
         resolve_encoder("graphmvp_gin")
-    with pytest.raises(EmbedError, match="--weights random"):
+    with pytest.raises(EmbedError, match="'random' for a randomly initialised model") as raised:
         resolve_encoder("graphmvp_gin", str(tmp_path / "nowhere.pth"))
+    assert raised.value.setting == "weights"
     with pytest.raises(EmbedError, match="Hugging Face cache"):
         resolve_encoder("hf:facebook/esm2_t6_8M_UR50D")
 

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from etl.embed import pad_collate, qa_with_embeddings
-from etl.embed.encoders import EmbedError
+from etl.embed.encoder import EmbedError
 from etl.embed.release import open_release
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from etl.embed.encoders import EmbedError, resolve_encoder
+from etl.embed.encoder import EmbedError
+from etl.embed.encoders import resolve_encoder
 from etl.embed.store import EmbeddingStore, ShardWriter, StoreLock, prepare_store, store_metadata, write_index
 
 DIM = 320

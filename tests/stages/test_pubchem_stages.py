@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from etl.build.inputs import resolve_inputs
-from etl.build.pubchemqa import build_pubchemqa
-from etl.build.run import reconcile
-from etl.config import PubChemQAConfig
+from etl.datasets.pubchemqa import PubChemQAConfig, build_pubchemqa
 from etl.parse.pubchem import detect_pubchem_format
+from etl.pipeline.accounting import reconcile
+from etl.pipeline.inputs import resolve_inputs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,7 +53,7 @@ def test_cid4_record_joins_its_sdf_and_keeps_each_depositor(spark, shared_data):
 def test_join_rejects_each_unpaired_record(spark, tmp_path, shared_data):
     # An annotation page carries descriptions only: the first annotation of the fixture built
     # from real descriptions, alone on its page, has no structure anywhere in these inputs.
-    fixture = REPO / "tests" / "fixtures" / "pubchem" / "annotations_built_from_real_descriptions_page1.json"
+    fixture = REPO / "etl" / "sample" / "pubchem" / "annotations" / "annotations_built_from_real_descriptions_page1.json"
     page = json.loads(fixture.read_text())
     first = page["Annotations"]["Annotation"][0]
     page["Annotations"]["Annotation"] = [first]
@@ -84,11 +83,31 @@ def test_undescribed_structures_are_rejected_before_rdkit_sees_them(spark, tmp_p
     gold, rejects, stages = build(spark, smiles, described)
     reconcile(stages)
     normalized = next(stage for stage in stages if stage.name == "normalize")
-    assert normalized.records_in == 2 and normalized.rejected == {}  # 702's description and its one structure
+    assert normalized.records_in == 3 and normalized.rejected == {}  # 702's description and its two structures
     assert sorted((r["stage"], r["reason"], r["record_id"]) for r in rejects) == [
         ("dedupe", "duplicate_structure", "702"),
         ("pair", "no_description_for_cid", "5"), ("pair", "no_description_for_cid", "887")]
     assert [r["cid"] for r in gold] == [702]
+
+
+def test_an_unreadable_structure_never_displaces_a_good_one(spark, tmp_path):
+    # CID-SMILES outranks ChEBI-20 as a source, but its row for CID 702 does not parse: the
+    # ChEBI-20 structure is the one kept. Neither structure of CID 887 parses, and its
+    # description's reject says so.
+    smiles = tmp_path / "CID-SMILES"
+    smiles.write_text("702\tC1CC(\n887\tC1CC(\n1\tC\n2\tCC\n3\tCCC\n4\tCC(CN)O\n")
+    text = "The molecule is a primary alcohol that is ethane in which a hydrogen is replaced by hydroxy."
+    described = tmp_path / "d.tsv"
+    described.write_text(CHEBI_HEADER + f"702\tCCO\t{text}\n887\tC1CC(\t{text}\n")
+    gold, rejects, stages = build(spark, smiles, described)
+    reconcile(stages)
+    assert [(r["cid"], r["smiles"]) for r in gold] == [(702, "CCO")]
+    by_cid = {(r["record_id"], r["stage"], r["reason"]): r["detail"] for r in rejects
+              if r["record_id"] in ("702", "887")}
+    assert ("702", "normalize", "smiles_parse_error") in by_cid
+    assert not any(reason == "duplicate_structure" for _, _, reason in by_cid)
+    assert by_cid[("887", "join", "no_structure_for_cid")] == (
+        "every structure of this CID was rejected while normalizing (smiles_parse_error)")
 
 
 def test_identical_descriptions_are_kept_once_with_the_first_source(spark, tmp_path):

@@ -13,8 +13,8 @@ import pytest
 from etl.parse.pubchem import detect_pubchem_format, iter_pubchem_records
 from etl.quality.rejects import REASONS, Rejected
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pubchem"
-ANNOTATION_PAGES = sorted(FIXTURES.glob("annotations_built_from_real_descriptions_page*.json"))
+SAMPLE_ANNOTATIONS = Path(__file__).resolve().parents[2] / "etl" / "sample" / "pubchem" / "annotations"
+ANNOTATION_PAGES = sorted(SAMPLE_ANNOTATIONS.glob("annotations_built_from_real_descriptions_page*.json"))
 
 # Record Description items per whole PUG-View record: (CID, descriptions, "See Also" items).
 RECORDS = {
