@@ -9,8 +9,12 @@ logging is kept at ERROR unless `verbose`, so that a quiet start prints nothing.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -51,8 +55,19 @@ def spark_conf(master: str | None = None, extra: dict[str, str] | None = None,
         # In local mode the driver JVM is also the executor; Spark's 1g default leaves
         # aggregations little room next to the persisted stages.
         conf["spark.driver.memory"] = "2g"
+        # Shuffle and spill files in one folder of this process's own, removed when it exits
+        # (Spark's default, /tmp/blockmgr-*, outlives a killed run).
+        conf["spark.local.dir"] = local_scratch_dir()
     conf.update(extra or {})
     return conf
+
+
+@functools.cache
+def local_scratch_dir() -> str:
+    """One temporary folder per process for a local master's scratch, removed at exit."""
+    path = tempfile.mkdtemp(prefix="lifeqa-spark-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def get_spark(

@@ -23,7 +23,7 @@ from etl.pipeline.inputs import UNKNOWN, InputFile, ResolvedInputs
 from etl.pipeline.stages import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates, union_all,
                                  unknown_format_rejects)
 from etl.pipeline.steps import FileStep, Step, accepted, apply_step, declared, origin_of
-from etl.pipeline.streams import open_content, unterminated_tail_offset
+from etl.pipeline.streams import has_carriage_returns, open_content, unterminated_tail_offset
 from etl.qa.templates import BIOMEDGPT_UNIPROT_TEMPLATES, QATemplate, check_template_fields, generate_qa, render_answers
 from etl.quality.rejects import Rejected
 from etl.release.card import CardInfo
@@ -55,6 +55,8 @@ class UniProtQAConfig(DatasetConfig):
         check_group_by(self.split, table(SILVER).names, SILVER)
 HADOOP_TEXT_INPUT = "org.apache.hadoop.mapreduce.lib.input.TextInputFormat"
 FLAT_RECORD_DELIMITER = "\n//\n"
+# What Hadoop's Text gives for bytes that are not UTF-8; a UniProt record never holds it.
+HADOOP_UNDECODABLE = "\ufffd"
 
 
 def bronze_row(fields: dict, origin_file: str, record_index: int, source_format: str, release: str | None) -> dict:
@@ -86,6 +88,9 @@ class ParseFlatRecord(Step):
         text = record["text"].strip("\n")
         if record["truncated"]:
             raise Rejected("truncated_input", "file ends before the record's // line")
+        if HADOOP_UNDECODABLE in text:
+            raise Rejected("not_utf8", f"bytes that are not UTF-8 at character {text.index(HADOOP_UNDECODABLE)} "
+                                       "of the record (Hadoop's text reader decodes them as U+FFFD)")
         if text.endswith("\n//"):  # the last record of a file without a final newline
             text = text[: -len("\n//")]
         fields = parse_record(parse_flat_record, text)
@@ -166,7 +171,8 @@ def flat_records_df(spark, file: InputFile):
 
 
 def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
-    plain_flat = [f for f in inputs.files if f.format == FLAT and not f.compressed]
+    # Plain LF flat files are split across tasks at their `//` lines; the rest is read as a stream.
+    plain_flat = [f for f in inputs.files if f.format == FLAT and not f.compressed and not has_carriage_returns(f.path)]
     streamed = [f for f in inputs.files if f not in plain_flat and f.format != UNKNOWN]
     unknown = [f for f in inputs.files if f.format == UNKNOWN]
     parts = [apply_step(flat_records_df(spark, f), ParseFlatRecord()) for f in plain_flat]

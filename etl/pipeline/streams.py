@@ -41,3 +41,10 @@ def unterminated_tail_offset(path: str, terminator: bytes = b"\n//\n", window: i
         return 0  # one record and no terminator at all
     return unterminated_tail_offset(path, terminator, window * 4)
 
+
+
+def has_carriage_returns(path: str, window: int = 1 << 16) -> bool:
+    """Whether a plain file's first bytes hold a CR (CRLF or CR line endings), which a record
+    delimiter written with LF alone would never match."""
+    with open_binary(path) as stream:
+        return b"\r" in stream.read(window)

@@ -72,3 +72,23 @@ def test_every_record_of_every_file_is_released_or_rejected(spark, shared_data, 
     splits = gold.groupBy("accession").agg(F.countDistinct("split").alias("n")).collect()
     assert splits and all(row["n"] == 1 for row in splits)
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_plain_flat_files_with_crlf_or_a_non_utf8_byte_lose_nothing(spark, shared_data, tmp_path):
+    from etl.datasets.uniprotqa import parse_stage
+
+    clean = (shared_data / "uniprot" / "uniprotkb_sample.dat").read_bytes()
+    crlf = tmp_path / "crlf.dat"
+    crlf.write_bytes(clean.replace(b"\n", b"\r\n"))
+    # One Latin-1 byte in the CC lines of the 3rd record: that record, and only it, is rejected.
+    records = clean.split(b"\n//\n")
+    records[2] = records[2].replace(b"CC   -!- ", b"CC   -!- \xe9", 1)
+    latin1 = tmp_path / "latin1.dat"
+    latin1.write_bytes(b"\n//\n".join(records))
+    expected = parsed_rows(apply_step(files_df(spark, [describe_file(shared_data / "uniprot" / "uniprotkb_sample.dat",
+                                                                     detect_format)]), ParseUniProtFile()))
+    assert parsed_rows(parse_stage(spark, resolve_inputs([crlf], detect_format)).df) == expected
+    damaged = parse_stage(spark, resolve_inputs([latin1], detect_format)).df
+    rejects = damaged.filter("reject_reason IS NOT NULL").select("reject_reason", "reject_origin").collect()
+    assert [(r["reject_reason"], r["reject_origin"].rsplit("#", 1)[1]) for r in rejects] == [("not_utf8", "2")]
+    assert [r for r in parsed_rows(damaged) if not r[3]] == [r for r in expected if r[1] != 2]
