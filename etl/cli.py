@@ -1,4 +1,4 @@
-"""The `lifeqa` command line: build, pull, embed."""
+"""The `lifeqa` command line: build, pull, embed, leakage."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import typer
 from etl.datasets import datasets
 from etl.embed.commands import embed
 from etl.pipeline.build_command import build_command
+from etl.release.commands import leakage
 from etl.sources.commands import pull_app
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ for name, dataset in datasets().items():
     build_app.command(name)(build_command(dataset))
 app.add_typer(pull_app, name="pull")
 app.command()(embed)
+app.command()(leakage)
 
 
 @app.command()

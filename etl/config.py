@@ -61,8 +61,18 @@ class ConfigError(ValueError):
     pass
 
 
-def load_config(model: type[BaseModel], path: Path | None, default_name: str) -> BaseModel:
-    """Read `path` (or pipelines/<default_name>.yaml) into `model`, with a readable error."""
+def merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` laid over it, section by section."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merged(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
+
+
+def load_config(model: type[BaseModel], path: Path | None, default_name: str,
+                overrides: dict | None = None) -> BaseModel:
+    """Read `path` (or pipelines/<default_name>.yaml) into `model`, with `overrides` (a command
+    line's) laid over it, with a readable error."""
     path = path or pipelines_dir() / f"{default_name}.yaml"
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
@@ -71,7 +81,7 @@ def load_config(model: type[BaseModel], path: Path | None, default_name: str) ->
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     try:
-        return model.model_validate(data)
+        return model.model_validate(merged(data, overrides or {}))
     except ValidationError as exc:
         raise ConfigError(f"config file {path} is invalid:\n{exc}") from None
 

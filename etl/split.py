@@ -1,9 +1,15 @@
 """Split assignment: deterministic, one function per strategy (after TDC's split.py).
 
-A record's split depends only on its grouping key, the ratios and a salt, never
-on the other records or their order: every run, and every later version of a
-dataset, puts the same key in the same split, and records that share a key
-(identical sequences, a later issue: homology clusters, scaffolds) share a split.
+- `hash`: a record's split depends only on its grouping key, the ratios and a
+  salt, never on the other records or their order: every run, and every later
+  version of a dataset, puts the same key in the same split, and records that
+  share a key (identical sequences) share a split.
+- `scaffold` (molecules): the hash of the Bemis-Murcko scaffold, so no scaffold
+  straddles splits; an acyclic molecule has no scaffold and is grouped by its own
+  grouping key instead (so acyclic molecules spread over the splits like any key).
+- `homology` (proteins): entities are partitioned so that no pair in different
+  splits is homologous at the thresholds an MMseqs2 search applies
+  (`split_by_homology`, over etl.similarity); it sees all entities at once.
 
 The grouping key (`split.group_by`) is a column of the rows being split, or a key
 derived from one (`DERIVED_GROUP_KEYS`); `check_group_by` holds a config to that.
@@ -12,10 +18,14 @@ derived from one (`DERIVED_GROUP_KEYS`); `check_group_by` holds a config to that
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SPLITS = ("train", "validation", "test")
+Strategy = Literal["homology", "scaffold", "hash"]
+# What each strategy groups: a dataset accepts the strategies that fit its entity.
+STRATEGIES_FOR = {"protein": ("homology", "hash"), "molecule": ("scaffold", "hash")}
 
 
 class SplitPolicy(BaseModel):
@@ -24,9 +34,13 @@ class SplitPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+    strategy: Strategy = Field("hash", description="homology (proteins), scaffold (molecules) or hash")
     ratios: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
     group_by: str = Field("sequence_sha256", description="column whose value keeps records together")
     salt: str = Field("lifeqa-split-v1", description="change it to draw a different, equally stable split")
+    min_identity: float = Field(0.3, gt=0, le=1, description="homology: sequence identity of an edge (MMseqs2)")
+    min_coverage: float = Field(0.8, gt=0, le=1, description="homology: coverage of both sequences of an edge")
+    generic_scaffold: bool = Field(False, description="scaffold: atoms and bonds made generic (all C, single)")
 
     @model_validator(mode="after")
     def ratios_are_a_partition(self):
@@ -52,6 +66,20 @@ def allowed_group_keys(columns: list[str]) -> list[str]:
     """What `group_by` may name for rows with `columns`: a column, or a key derived from one."""
     derived = [name for name, (source, _) in DERIVED_GROUP_KEYS.items() if source in columns]
     return [c for c in columns if c not in NOT_GROUP_KEYS] + derived
+
+
+def check_strategy(policy: SplitPolicy, entity_kind: str) -> None:
+    if policy.strategy not in STRATEGIES_FOR[entity_kind]:
+        raise ValueError(f"split.strategy {policy.strategy!r} does not split {entity_kind}s; "
+                         f"one of: {', '.join(STRATEGIES_FOR[entity_kind])}")
+
+
+def check_split_tools(policy: SplitPolicy) -> None:
+    """Raise, naming the install command, when the strategy needs a tool this machine lacks."""
+    if policy.strategy == "homology":
+        from etl.similarity.mmseqs import find_mmseqs
+
+        find_mmseqs()
 
 
 def check_group_by(policy: SplitPolicy, columns: list[str], table_name: str) -> None:
@@ -82,3 +110,34 @@ def split_by_key_hash(key: str, policy: SplitPolicy) -> str:
         if position < cumulative:
             return name
     return SPLITS[-1]  # position within rounding of 1.0
+
+
+def scaffold_key(smiles: str, generic: bool) -> str | None:
+    """The Bemis-Murcko scaffold of a molecule as canonical SMILES, or None when it has no ring."""
+    from rdkit import Chem
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    molecule = Chem.MolFromSmiles(smiles)
+    if molecule is None:
+        raise ValueError(f"not a SMILES RDKit can read: {smiles!r}")
+    scaffold = MurckoScaffold.GetScaffoldForMol(molecule)
+    if generic:
+        scaffold = MurckoScaffold.MakeScaffoldGeneric(scaffold)
+    return Chem.MolToSmiles(scaffold) or None
+
+
+def split_by_scaffold(smiles: str, fallback_key: str, policy: SplitPolicy) -> str:
+    """The split of a molecule's scaffold; an acyclic molecule's own `fallback_key` where it has none."""
+    scaffold = scaffold_key(smiles, policy.generic_scaffold)
+    return split_by_key_hash(f"scaffold:{scaffold}" if scaffold else f"acyclic:{fallback_key}", policy)
+
+
+def split_by_homology(weights: dict[str, float], fasta_path, together, policy: SplitPolicy):
+    """Partition entities (`weights`: id -> weight; sequences in `fasta_path`, ids as FASTA names) so
+    that no MMseqs2 hit at `policy.min_identity` over `policy.min_coverage` crosses two splits.
+    `together`: groups of ids that must share a split. Returns etl.similarity.partition's result."""
+    from etl.similarity.mmseqs import homology_pairs
+    from etl.similarity.partition import partition
+
+    pairs = homology_pairs(fasta_path, policy.min_identity, policy.min_coverage)
+    return partition(weights, pairs, together=together, ratios=policy.ratios, salt=policy.salt)

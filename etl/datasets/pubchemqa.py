@@ -41,7 +41,7 @@ from etl.pipeline.streams import open_content
 from etl.quality.rejects import Rejected
 from etl.release.card import CardInfo
 from etl.schema import table
-from etl.split import SplitPolicy, check_group_by, group_key, split_by_key_hash
+from etl.split import SplitPolicy, check_group_by, check_strategy, group_key, split_by_key_hash, split_by_scaffold
 
 SOURCE = "pubchem"
 BRONZE, SILVER, GOLD = "pubchem_bronze", "pubchem_molecules", "pubchemqa_gold"
@@ -54,7 +54,7 @@ class PubChemQAConfig(DatasetConfig):
     descriptions: DescriptionPolicy = DescriptionPolicy()
     question: str = Field("Please describe this molecule.", min_length=1,
                           description="the one question every description answers")
-    split: SplitPolicy = SplitPolicy(group_by="inchikey_connectivity")
+    split: SplitPolicy = SplitPolicy(strategy="scaffold", group_by="inchikey_connectivity")
     # A structure file (SDF, the bulk CID-SMILES) holds far more compounds than have a description:
     # those structures are rejected as no_description_for_cid by design, not as a sign of bad input.
     quality: QualitySettings = QualitySettings(not_counted_reasons=["no_description_for_cid"])
@@ -62,6 +62,7 @@ class PubChemQAConfig(DatasetConfig):
     release: ReleaseSettings = ReleaseSettings(license="other", pretty_name="PubChemQA (rebuilt by lifeqa)")
 
     def model_post_init(self, _context) -> None:
+        check_strategy(self.split, "molecule")
         # The QA step groups gold rows (GeneratePubChemQA).
         check_group_by(self.split, table(GOLD).names, GOLD)
 # When a CID's structure arrives more than once, the richest source wins: PubChem's own
@@ -142,7 +143,10 @@ class GeneratePubChemQA(Step):
     def process(self, record: dict):
         row = declared(record, table(GOLD)) | {
             "smiles": record["molecule_smiles"], "inchikey": record["molecule_inchikey"], "question": self.question}
-        yield row | {"split": split_by_key_hash(group_key(row, self.split.group_by), self.split)}
+        key = group_key(row, self.split.group_by)
+        split = (split_by_scaffold(row["smiles"], key, self.split) if self.split.strategy == "scaffold"
+                 else split_by_key_hash(key, self.split))
+        yield row | {"split": split}
 
 
 # ---------------------------------------------------------------- Spark stages

@@ -5,10 +5,15 @@ Stages (each a DataFrame -> DataFrame function; rejects carried alongside):
   normalize  sequence normalized and checked, answers cleaned -> uniprot_silver
   dedupe     one row per accession among the entries that passed their checks: the highest
              entry version wins (a damaged copy never displaces a good one)
-  qa         templates -> uniprotqa_gold rows with their split
+  split      every entry gets its split (config split.strategy): homology partitions, so
+             no two splits share homologous proteins (entries removed to keep that
+             guarantee are rejected as homology_conflict), or the hash of group_by
+  qa         templates -> uniprotqa_gold rows, carrying their entry's split
 """
 
 from __future__ import annotations
+
+import time
 
 from pydantic import Field
 
@@ -20,15 +25,16 @@ from etl.parse.uniprot import (FLAT, detect_format, flat_record_accession, parse
 from etl.paths import SAMPLE_DIR
 from etl.pipeline.dataset import Dataset, Entity
 from etl.pipeline.inputs import UNKNOWN, InputFile, ResolvedInputs
-from etl.pipeline.stages import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates, union_all,
-                                 unknown_format_rejects)
+from etl.pipeline.stages import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates, reject_rows_where,
+                                 union_all, unknown_format_rejects)
 from etl.pipeline.steps import FileStep, Step, accepted, apply_step, declared, origin_of
 from etl.pipeline.streams import has_carriage_returns, open_content, unterminated_tail_offset
 from etl.qa.templates import BIOMEDGPT_UNIPROT_TEMPLATES, QATemplate, check_template_fields, generate_qa, render_answers
 from etl.quality.rejects import Rejected
 from etl.release.card import CardInfo
 from etl.schema import table
-from etl.split import SplitPolicy, check_group_by, group_key, split_by_key_hash
+from etl.split import (SplitPolicy, check_group_by, check_strategy, group_key, split_by_homology,
+                       split_by_key_hash)
 
 SOURCE = "uniprot"
 BRONZE, SILVER, GOLD = "uniprot_bronze", "uniprot_silver", "uniprotqa_gold"
@@ -45,13 +51,14 @@ class UniProtQAConfig(DatasetConfig):
     sequence: SequencePolicy = SequencePolicy()
     text: TextPolicy = TextPolicy()
     templates: list[QATemplate] = Field(default_factory=lambda: list(BIOMEDGPT_UNIPROT_TEMPLATES))
-    split: SplitPolicy = SplitPolicy()
+    split: SplitPolicy = SplitPolicy(strategy="homology")
     quality: QualitySettings = QualitySettings()
     release: ReleaseSettings = ReleaseSettings(pretty_name="UniProtQA (rebuilt by lifeqa)")
 
     def model_post_init(self, _context) -> None:
         check_template_fields(self.templates)
-        # The QA step groups silver rows (etl/datasets/uniprotqa.py, GenerateUniProtQA).
+        check_strategy(self.split, "protein")
+        # The split stage groups silver rows.
         check_group_by(self.split, table(SILVER).names, SILVER)
 HADOOP_TEXT_INPUT = "org.apache.hadoop.mapreduce.lib.input.TextInputFormat"
 FLAT_RECORD_DELIMITER = "\n//\n"
@@ -139,11 +146,18 @@ class GenerateUniProtQA(UniProtEntryStep):
         if not pairs:
             asked = ", ".join(sorted({t.field for t in self.config.templates}))
             raise Rejected("no_qa_fields", f"entry has none of: {asked}")
-        entry = declared(record, table(GOLD)) | {
-            "reviewed": bool(record.get("reviewed")),
-            "split": split_by_key_hash(group_key(record, self.config.split.group_by), self.config.split)}
+        entry = declared(record, table(GOLD)) | {"reviewed": bool(record.get("reviewed"))}
         for pair in pairs:
             yield entry | pair
+
+
+class HashSplit(UniProtEntryStep):
+    """Silver entry -> the same, with the split of its group_by key's hash."""
+
+    stage, output = "split", SILVER
+
+    def process(self, record: dict):
+        yield record | {"split": split_by_key_hash(group_key(record, self.config.split.group_by), self.config.split)}
 
 
 # ---------------------------------------------------------------- Spark stages
@@ -200,15 +214,65 @@ def dedupe_stage(silver: StageResult) -> StageResult:
     return finish_stage("dedupe", df, records_in=silver.records_out)
 
 
+def isoform_groups(entries):
+    """Sequence keys of one entry's isoforms (accessions `P12345`, `P12345-2`, ...): one split for them all."""
+    from pyspark.sql import functions as F
+
+    base = F.regexp_extract("accession", r"^([^-]+)", 1)
+    groups = (entries.groupBy(base.alias("entry")).agg(F.array_sort(F.collect_set("sequence_sha256")).alias("keys"))
+                     .filter(F.size("keys") > 1))
+    return [row["keys"] for row in groups.toLocalIterator()]
+
+
+def homology_assignment(spark, entries, policy: SplitPolicy):
+    """(sequence_sha256, _split, _removed) for every distinct sequence of `entries`, and the partition's report."""
+    import tempfile
+    from pathlib import Path
+
+    from etl.similarity.spark import write_fasta_with_spark
+
+    # Each distinct sequence is one entity, weighted by its entries (identical sequences are one).
+    weights = {row["sequence_sha256"]: float(row["count"])
+               for row in entries.groupBy("sequence_sha256").count().toLocalIterator()}
+    sequences = entries.select("sequence_sha256", "sequence").dropDuplicates(["sequence_sha256"])
+    with tempfile.TemporaryDirectory(prefix="lifeqa-homology-") as work:
+        fasta = write_fasta_with_spark(sequences, "sequence_sha256", "sequence", Path(work))
+        result = split_by_homology(weights, fasta, isoform_groups(entries), policy)
+    rows = [(key, split, None) for key, split in result.assignment.items()]
+    rows += [(key, None, reason) for key, reason in result.removed.items()]
+    return spark.createDataFrame(rows, "sequence_sha256 string, _split string, _removed string"), result.report
+
+
+def split_stage(spark, deduped: StageResult, config: UniProtQAConfig) -> StageResult:
+    """Every kept entry gets its split; under `homology`, an entry whose protein the partition had
+    to leave out (to keep homologs of different splits apart) is rejected as homology_conflict."""
+    from pyspark.sql import functions as F
+
+    entries = accepted(deduped.df, table(SILVER))
+    if config.split.strategy == "hash":
+        return finish_stage("split", apply_step(entries, HashSplit(config)), records_in=deduped.records_out)
+    started = time.perf_counter()
+    assignment, report = homology_assignment(spark, entries, config.split)
+    joined = entries.drop("split").join(assignment, "sequence_sha256", "left").withColumn("split", F.col("_split"))
+    reason = F.when(F.col("_removed").isNotNull(), F.col("_removed"))
+    detail = F.lit(f"removed so that no protein at >= {config.split.min_identity:.0%} identity over "
+                   f">= {config.split.min_coverage:.0%} coverage has a homolog in another split")
+    df = reject_rows_where(joined, table(SILVER).names, reason, detail, F.col("accession"))
+    stage = finish_stage("split", df, records_in=deduped.records_out)
+    stage.seconds, stage.details = time.perf_counter() - started, {"homology": report}
+    return stage
+
+
 def build_uniprotqa(spark, inputs: ResolvedInputs, config: UniProtQAConfig):
     """Run every stage; return (gold DataFrame, rejects DataFrame, [StageResult])."""
     bronze = parse_stage(spark, inputs)
     silver = finish_stage("normalize", apply_step(accepted(bronze.df, table(BRONZE)),
                                                   NormalizeUniProtEntry(config)), records_in=bronze.records_out)
     deduped = dedupe_stage(silver)
-    gold = finish_stage("qa", apply_step(accepted(deduped.df, table(SILVER)), GenerateUniProtQA(config)),
-                        records_in=deduped.records_out, unit_column="accession")
-    stages = [bronze, silver, deduped, gold]
+    split = split_stage(spark, deduped, config)
+    gold = finish_stage("qa", apply_step(accepted(split.df, table(SILVER)), GenerateUniProtQA(config)),
+                        records_in=split.records_out, unit_column="accession")
+    stages = [bronze, silver, deduped, split, gold]
     return accepted(gold.df, table(GOLD)), all_rejects(stages, SOURCE), stages
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from rich.table import Table
 from etl.config import ConfigError
 from etl.pipeline.accounting import AccountingError, RejectFloodError
 from etl.pipeline.dataset import Dataset
+from etl.split import STRATEGIES_FOR
 from etl.pipeline.release_build import EmptyReleaseError, NullInRequiredColumnError
 from etl.release.writer import BuildInProgressError, OutputPathError, ReleaseExistsError
 
@@ -27,6 +29,11 @@ VersionOption = Annotated[str | None, typer.Option("--version", help="Release ve
 MasterOption = Annotated[str | None, typer.Option("--master", help="Spark master URL (overrides the config): local[*], spark://host:7077, yarn, k8s://...")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing release directory (only once the new one is complete).")]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show Spark's own logs.")]
+SplitStrategy = Enum("SplitStrategy", {name: name for names in STRATEGIES_FOR.values() for name in names}, type=str)
+
+SplitStrategyOption = Annotated[SplitStrategy | None, typer.Option(
+    "--split-strategy", help="How entities are split (overrides split.strategy): homology (proteins: no homologs "
+    "across splits, needs MMseqs2), scaffold (molecules: no Bemis-Murcko scaffold across splits), hash.")]
 
 # Each is one line and exit 1; a path that cannot be a release (OutputPathError) is a usage error, exit 2.
 BUILD_ERRORS = (ConfigError, FileNotFoundError, BuildInProgressError, RejectFloodError, AccountingError,
@@ -62,19 +69,24 @@ def summary_tables(manifest: dict) -> list[Table]:
 
 
 def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | None, out: Path | None,
-                      version: str | None, master: str | None, force: bool, verbose: bool) -> None:
+                      version: str | None, master: str | None, force: bool, verbose: bool,
+                      split_strategy: str | None = None) -> None:
     """Load the config, resolve inputs, run, print the summary; errors become one line and exit 1."""
     from etl.config import load_config
     from etl.pipeline.inputs import resolve_inputs
     from etl.pipeline.release_build import build_release
     from etl.release.writer import check_output, release_lock
+    from etl.similarity.mmseqs import MissingToolError
     from etl.spark import get_spark
+    from etl.split import check_split_tools
 
     started = time.monotonic()
     out = out or Path("out") / dataset.name
     try:
         # Everything that can be checked is checked before Spark starts.
-        config = load_config(dataset.config_model, config_path, dataset.name)
+        config = load_config(dataset.config_model, config_path, dataset.name,
+                             overrides={"split": {"strategy": split_strategy}} if split_strategy else None)
+        check_split_tools(config.split)
         check_output(out, force)
         with release_lock(out), console.status(f"[bold]{dataset.name}[/]: reading inputs") as status:
             resolved = resolve_inputs(inputs or [dataset.sample], dataset.detect_format)
@@ -86,6 +98,8 @@ def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | 
                                      report=lambda step: status.update(f"[bold]{dataset.name}[/]: {step}"))
     except OutputPathError as exc:
         raise fail(f"--out {exc}", code=2) from None
+    except MissingToolError as exc:
+        raise fail(str(exc)) from None
     except ReleaseExistsError as exc:
         raise fail(f"{exc}; pass --force to replace it") from None
     except BUILD_ERRORS as exc:
@@ -112,8 +126,10 @@ def build_command(dataset: Dataset):
         master: MasterOption = None,
         force: ForceOption = False,
         verbose: VerboseOption = False,
+        split_strategy: SplitStrategyOption = None,
     ) -> None:
-        run_build_command(dataset, inputs or [], config, out, version, master, force, verbose)
+        run_build_command(dataset, inputs or [], config, out, version, master, force, verbose,
+                          split_strategy.value if split_strategy else None)
 
     command.__doc__ = dataset.help
     return command

@@ -32,7 +32,7 @@ class Entity:
     unit: str  # what an encoder gives one vector per: "residue", "atom"
     key_column: str | None = None  # gold column equal to sha256(text), when there is one
 
-    def keys(self, table: pa.Table) -> pa.ChunkedArray:
+    def keys(self, table: pa.Table | pa.RecordBatch) -> pa.ChunkedArray | pa.Array:
         """The content key of every row of `table` (which holds `text_column`, and `key_column` if set)."""
         if self.key_column:
             return table.column(self.key_column)

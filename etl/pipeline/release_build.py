@@ -14,6 +14,7 @@ from etl.pipeline.accounting import check_reject_fraction, reconcile, records_pe
 from etl.pipeline.dataset import Dataset
 from etl.pipeline.inputs import ResolvedInputs
 from etl.release.card import render_card
+from etl.release.leakage import leakage_report
 from etl.release.writer import rows_sha256, staged_directory, write_json, write_sorted_parquet, write_split_data
 from etl.schema import TableSchema, table
 
@@ -118,6 +119,8 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
                 "files": {str(p.relative_to(staging)): file_sha256(p) for p in data_files + reject_files},
                 "content_sha256": rows_sha256(data_files, staging),
             }
+            report("measuring leakage")
+            manifest["leakage"] = leakage_report(staging, dataset, config.split)
             write_json(staging / "manifest.json", manifest)
             card = dataset.card(config)
             if dataset.licenses:

@@ -9,7 +9,7 @@ reject-carrying row shape, so that every stage's output reads the same way.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from etl.pipeline.inputs import InputFile
 from etl.pipeline.steps import Step, origin_of, rejected, with_reject_fields
@@ -27,11 +27,12 @@ class StageResult:
     records_out: int
     rejected: dict[str, int]
     seconds: float = 0.0
+    details: dict = field(default_factory=dict)  # what the stage reports beyond counts (a split's partition)
 
     def as_manifest(self) -> dict:
         return {"records_in": self.records_in, "records_out": self.records_out,
                 "rejected": dict(sorted(self.rejected.items())), "rejected_total": sum(self.rejected.values()),
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), **self.details}
 
 
 def finish_stage(name: str, df, records_in: int | None = None, unit_column: str | None = None) -> StageResult:

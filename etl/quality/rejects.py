@@ -33,6 +33,8 @@ REASONS: dict[str, str] = {
     "duplicate_accession": "another record with the same accession was kept (higher entry version, or earlier input)",
     "not_reviewed": "the entry is unreviewed (TrEMBL) and the config keeps Swiss-Prot entries only",
     "no_qa_fields": "the entry has none of the fields the QA templates ask about",
+    "homology_conflict": "the protein was left out of every split so that no two splits share homologous proteins (it bridged proteins the partition had to keep apart)",
+    "pinned_conflict": "the protein shares its sequence with proteins that an earlier release put in different splits",
     # molecules
     "smiles_parse_error": "RDKit could not parse the SMILES",
     "sanitization_error": "RDKit could not sanitize the molecule",

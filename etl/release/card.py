@@ -60,6 +60,51 @@ def front_matter(info: CardInfo, manifest: dict) -> dict:
     }
 
 
+SPLIT_TEXT = {
+    "homology": ("Proteins are partitioned so that no protein in one split has a protein in another at or "
+                 "above {min_identity:.0%} identity over {min_coverage:.0%} coverage of both (an MMseqs2 search); "
+                 "identical sequences and isoforms share a split."),
+    "scaffold": ("Molecules that share a Bemis-Murcko scaffold share a split (a salted hash of the scaffold); "
+                 "an acyclic molecule is grouped by its `{group_by}` instead."),
+    "hash": ("Splits are assigned from a salted hash of each record's `{group_by}`, so records that share "
+             "it share a split, and every rebuild or later version puts a key in the same split."),
+}
+
+
+def leakage_table(report: dict) -> str:
+    """The report as a Markdown table: the release's split beside the hash split."""
+    ours, hashed = report["release_split"], report["hash_split"]
+    lines = [f"| figure | this release ({report['strategy']} split) | hash split of the same entities |",
+             "| --- | --- | --- |",
+             f"| evaluation entities with a training neighbour at {report['threshold']} | "
+             f"{ours['above_threshold']} of {ours['evaluation_entities']} ({ours['above_threshold_share']:.1%}) | "
+             f"{hashed['above_threshold']} of {hashed['evaluation_entities']} ({hashed['above_threshold_share']:.1%}) |",
+             f"| median nearest similarity | {ours['nearest']['median']} | {hashed['nearest']['median']} |"]
+    for question in sorted(set(ours["copy_rate"]) | set(hashed["copy_rate"])):
+        a, b = ours["copy_rate"].get(question), hashed["copy_rate"].get(question)
+        lines.append(f"| copy rate: {question} | {a['rate']:.1%} of {a['rows']} rows | "
+                     f"{b['rate']:.1%} of {b['rows']} rows |" if a and b else f"| copy rate: {question} | - | - |")
+    return "\n".join(lines)
+
+
+def split_text(manifest: dict) -> str:
+    policy = manifest["config"]["split"]
+    text = SPLIT_TEXT[policy.get("strategy", "hash")].format(**policy)
+    leakage = manifest.get("leakage")
+    if not leakage:
+        return text
+    return f"""{text}
+
+### Leakage
+
+Nearest training entity of each validation/test entity ({leakage['measure']}), and the copy rate:
+the share of evaluation QA rows whose answer equals the answer its nearest training entity has for
+the same question. The hash column is the same entities split by a plain salted hash, measured in
+the same run (`lifeqa leakage DIR` prints it again).
+
+{leakage_table(leakage)}"""
+
+
 def render_card(info: CardInfo, manifest: dict) -> str:
     counts = manifest["counts"]
     rows = "\n".join(f"| {split} | {counts['rows_by_split'].get(split, 0)} |" for split in SPLITS)
@@ -83,8 +128,7 @@ content sha256 `{manifest['content_sha256'][:16]}…`. `manifest.json` names eve
 | --- | --- |
 {rows}
 
-Splits are assigned from a hash of each record's grouping key, so records that share the key
-share a split, and every rebuild or later version puts a key in the same split.
+{split_text(manifest)}
 
 ## Accounting
 

@@ -61,3 +61,19 @@ def test_default_build_reads_the_bundled_sample(pubchemqa_release):
                                                          "pug_rest_json", "chebi20_tsv"}
     counts = manifest["counts"]
     assert counts["rows"] > 400 and counts["rejected_by_reason"]["duplicate_description"] > 0
+
+
+def test_no_scaffold_straddles_splits(everything):
+    from etl.split import scaffold_key
+
+    ds = datasets.load_dataset(str(everything))
+    split_of, acyclic_splits = {}, set()
+    for split, rows in ds.items():
+        for smiles in rows["smiles"]:
+            scaffold = scaffold_key(smiles, generic=False)
+            if scaffold is None:
+                acyclic_splits.add(split)
+            else:
+                assert split_of.setdefault(scaffold, split) == split, f"scaffold {scaffold} in two splits"
+    assert set(split_of.values()) == {"train", "validation", "test"}
+    assert len(acyclic_splits) > 1  # acyclic molecules do not all land in one split

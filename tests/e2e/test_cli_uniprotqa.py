@@ -93,3 +93,57 @@ def test_a_separate_process_builds_the_same_content(uniprotqa_release, tmp_path)
     assert ours["content_sha256"] == fixture["content_sha256"]
     assert ours["config_sha256"] == fixture["config_sha256"]
     assert ours["counts"] == fixture["counts"]
+
+
+def split_sequences(release) -> dict[str, dict[str, str]]:
+    """{split: {sequence_sha256: sequence}} from the release's files."""
+    ds = datasets.load_dataset(str(release))
+    return {split: dict(zip(rows["sequence_sha256"], rows["sequence"])) for split, rows in ds.items()}
+
+
+def cross_split_homologs(release, work) -> list[tuple[str, str, str, str]]:
+    """Pairs at >= 30% identity over >= 80% coverage of both that sit in different splits, found by a
+    plain `mmseqs easy-search` of every split against every other (not the code under test)."""
+    import subprocess
+
+    sequences = split_sequences(release)
+    for split, entities in sequences.items():
+        (work / f"{split}.fasta").write_text("".join(f">{k}\n{s}\n" for k, s in entities.items()))
+    found = []
+    for query in sequences:
+        for target in sequences:
+            if query >= target:
+                continue
+            hits = work / f"{query}-{target}.tsv"
+            subprocess.run(["mmseqs", "easy-search", str(work / f"{query}.fasta"), str(work / f"{target}.fasta"),
+                            str(hits), str(work / "tmp"), "--min-seq-id", "0.3", "-c", "0.8", "--cov-mode", "0",
+                            "-s", "7.5", "-e", "inf", "--max-seqs", "10000", "--format-output", "query,target",
+                            "-v", "1"], check=True)
+            found += [(query, target, *line.split("\t")) for line in hits.read_text().splitlines()]
+    return found
+
+
+def test_homology_split_keeps_homologs_and_identical_sequences_in_one_split(everything, tmp_path):
+    manifest = json.loads((everything / "manifest.json").read_text())
+    assert manifest["config"]["split"]["strategy"] == "homology"
+    assert cross_split_homologs(everything, tmp_path) == []
+    ds = datasets.load_dataset(str(everything))
+    split_of = {}
+    for split, rows in ds.items():
+        for key, accession in zip(rows["sequence_sha256"], rows["accession"]):
+            assert split_of.setdefault(key, split) == split, f"{accession}'s sequence is in two splits"
+            assert split_of.setdefault(accession.split("-")[0], split) == split, f"{accession}'s isoforms straddle"
+    partition = manifest["stages"]["split"]["homology"]
+    assert partition["ratios_within_tolerance"] and partition["components"] > 0
+
+
+def test_leakage_report_in_the_manifest_card_and_command(everything):
+    manifest = json.loads((everything / "manifest.json").read_text())
+    leakage = manifest["leakage"]
+    ours, hashed = leakage["release_split"], leakage["hash_split"]
+    assert set(ours["copy_rate"]) == {"family", "function", "location", "names"}
+    assert ours["evaluation_entities"] > 0 and hashed["evaluation_entities"] > 0
+    assert "### Leakage" in (everything / "README.md").read_text()
+    printed = CliRunner().invoke(app, ["leakage", str(everything), "--json"])
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(printed.stdout)["release_split"] == ours

@@ -79,3 +79,14 @@ def test_a_build_clears_only_its_own_leftovers(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "stop here" in result.output
     assert not any(p.exists() for p in mine) and other.exists()
     assert not (tmp_path / ".release.lock").exists()
+
+
+def test_a_homology_split_without_mmseqs_names_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = build("--out", str(tmp_path / "release"), "--split-strategy", "homology")
+    assert result.exit_code == 1 and "apt-get install -y mmseqs2" in error_line(result)
+
+
+def test_a_strategy_that_does_not_fit_the_entity_is_refused(tmp_path):
+    result = CliRunner().invoke(app, ["build", "pubchemqa", "--out", str(tmp_path / "r"), "--split-strategy", "homology"])
+    assert result.exit_code == 1 and "does not split molecules; one of: scaffold, hash" in result.output
