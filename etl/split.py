@@ -41,6 +41,8 @@ class SplitPolicy(BaseModel):
     min_identity: float = Field(0.3, gt=0, le=1, description="homology: sequence identity of an edge (MMseqs2)")
     min_coverage: float = Field(0.8, gt=0, le=1, description="homology: coverage of both sequences of an edge")
     generic_scaffold: bool = Field(False, description="scaffold: atoms and bonds made generic (all C, single)")
+    previous: str | None = Field(None, description="a previous release of the dataset whose entities keep their "
+                                                   "splits (homology: pinned in the partition)")
 
     @model_validator(mode="after")
     def ratios_are_a_partition(self):
@@ -80,6 +82,50 @@ def check_split_tools(policy: SplitPolicy) -> None:
         from etl.similarity.mmseqs import find_mmseqs
 
         find_mmseqs()
+
+
+# The settings a hash or scaffold split is a function of: equal in two releases, every key keeps its split.
+KEYED_SPLIT_SETTINGS = ("strategy", "ratios", "group_by", "salt", "generic_scaffold")
+
+
+def check_previous(policy: SplitPolicy, dataset_name: str) -> None:
+    """Raise unless `policy.previous` is a release of `dataset_name` that this split can keep.
+
+    A homology split pins the previous release's entities in its partition. A hash or
+    scaffold split is a function of each key and the settings, so it keeps the previous
+    splits exactly when the settings are the same: other settings are refused."""
+    import json
+    from pathlib import Path
+
+    if policy.previous is None:
+        return
+    manifest = Path(policy.previous) / "manifest.json"
+    if not manifest.is_file():
+        raise ValueError(f"previous release {policy.previous} is not a release directory (no manifest.json)")
+    previous = json.loads(manifest.read_text())
+    if previous.get("dataset") != dataset_name:
+        raise ValueError(f"previous release {policy.previous} is a {previous.get('dataset')} release, not {dataset_name}")
+    if policy.strategy == "homology":
+        return
+    theirs = SplitPolicy(**{k: v for k, v in previous["config"]["split"].items() if k != "previous"})
+    differing = [k for k in KEYED_SPLIT_SETTINGS if getattr(theirs, k) != getattr(policy, k)]
+    if differing:
+        raise ValueError(f"a {policy.strategy} split keeps the splits of {policy.previous} only with its split "
+                         f"settings; these differ: {', '.join(differing)}")
+
+
+def previous_splits(policy: SplitPolicy, entity) -> dict[str, str]:
+    """{entity key: split} of the previous release, read key column by key column."""
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    splits: dict[str, str] = {}
+    columns = sorted({entity.text_column, entity.key_column, "split"} - {None})
+    for path in sorted((Path(policy.previous) / "data").glob("*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(columns=columns, batch_size=65_536):
+            splits.update(zip(entity.keys(batch).to_pylist(), batch.column("split").to_pylist()))
+    return splits
 
 
 def check_group_by(policy: SplitPolicy, columns: list[str], table_name: str) -> None:
@@ -132,12 +178,13 @@ def split_by_scaffold(smiles: str, fallback_key: str, policy: SplitPolicy) -> st
     return split_by_key_hash(f"scaffold:{scaffold}" if scaffold else f"acyclic:{fallback_key}", policy)
 
 
-def split_by_homology(weights: dict[str, float], fasta_path, together, policy: SplitPolicy):
+def split_by_homology(weights: dict[str, float], fasta_path, together, policy: SplitPolicy, pinned=None):
     """Partition entities (`weights`: id -> weight; sequences in `fasta_path`, ids as FASTA names) so
     that no MMseqs2 hit at `policy.min_identity` over `policy.min_coverage` crosses two splits.
-    `together`: groups of ids that must share a split. Returns etl.similarity.partition's result."""
+    `together`: groups of ids that must share a split; `pinned`: {id: split} of a previous release.
+    Returns etl.similarity.partition's result."""
     from etl.similarity.mmseqs import homology_pairs
     from etl.similarity.partition import partition
 
     pairs = homology_pairs(fasta_path, policy.min_identity, policy.min_coverage)
-    return partition(weights, pairs, together=together, ratios=policy.ratios, salt=policy.salt)
+    return partition(weights, pairs, together=together, ratios=policy.ratios, salt=policy.salt, pinned=pinned)

@@ -33,7 +33,7 @@ from etl.qa.templates import BIOMEDGPT_UNIPROT_TEMPLATES, QATemplate, check_temp
 from etl.quality.rejects import Rejected
 from etl.release.card import CardInfo
 from etl.schema import table
-from etl.split import (SplitPolicy, check_group_by, check_strategy, group_key, split_by_homology,
+from etl.split import (SplitPolicy, check_group_by, check_strategy, group_key, previous_splits, split_by_homology,
                        split_by_key_hash)
 
 SOURCE = "uniprot"
@@ -235,9 +235,10 @@ def homology_assignment(spark, entries, policy: SplitPolicy):
     weights = {row["sequence_sha256"]: float(row["count"])
                for row in entries.groupBy("sequence_sha256").count().toLocalIterator()}
     sequences = entries.select("sequence_sha256", "sequence").dropDuplicates(["sequence_sha256"])
+    pinned = previous_splits(policy, DATASET.entity) if policy.previous else None
     with tempfile.TemporaryDirectory(prefix="lifeqa-homology-") as work:
         fasta = write_fasta_with_spark(sequences, "sequence_sha256", "sequence", Path(work))
-        result = split_by_homology(weights, fasta, isoform_groups(entries), policy)
+        result = split_by_homology(weights, fasta, isoform_groups(entries), policy, pinned)
     rows = [(key, split, None) for key, split in result.assignment.items()]
     rows += [(key, None, reason) for key, reason in result.removed.items()]
     return spark.createDataFrame(rows, "sequence_sha256 string, _split string, _removed string"), result.report

@@ -29,6 +29,9 @@ VersionOption = Annotated[str | None, typer.Option("--version", help="Release ve
 MasterOption = Annotated[str | None, typer.Option("--master", help="Spark master URL (overrides the config): local[*], spark://host:7077, yarn, k8s://...")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing release directory (only once the new one is complete).")]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show Spark's own logs.")]
+PreviousOption = Annotated[Path | None, typer.Option(
+    "--previous", help="A previous release of the same dataset (overrides split.previous): its entities keep "
+    "their splits; new ones join the split of their homologs (homology) or follow their key (hash, scaffold).")]
 SplitStrategy = Enum("SplitStrategy", {name: name for names in STRATEGIES_FOR.values() for name in names}, type=str)
 
 SplitStrategyOption = Annotated[SplitStrategy | None, typer.Option(
@@ -70,7 +73,7 @@ def summary_tables(manifest: dict) -> list[Table]:
 
 def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | None, out: Path | None,
                       version: str | None, master: str | None, force: bool, verbose: bool,
-                      split_strategy: str | None = None) -> None:
+                      split_strategy: str | None = None, previous: Path | None = None) -> None:
     """Load the config, resolve inputs, run, print the summary; errors become one line and exit 1."""
     from etl.config import load_config
     from etl.pipeline.inputs import resolve_inputs
@@ -78,15 +81,17 @@ def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | 
     from etl.release.writer import check_output, release_lock
     from etl.similarity.mmseqs import MissingToolError
     from etl.spark import get_spark
-    from etl.split import check_split_tools
+    from etl.split import check_previous, check_split_tools
 
     started = time.monotonic()
     out = out or Path("out") / dataset.name
     try:
         # Everything that can be checked is checked before Spark starts.
+        split_overrides = {"strategy": split_strategy, "previous": str(previous) if previous else None}
         config = load_config(dataset.config_model, config_path, dataset.name,
-                             overrides={"split": {"strategy": split_strategy}} if split_strategy else None)
+                             overrides={"split": {k: v for k, v in split_overrides.items() if v is not None}})
         check_split_tools(config.split)
+        check_previous(config.split, dataset.name)
         check_output(out, force)
         with release_lock(out), console.status(f"[bold]{dataset.name}[/]: reading inputs") as status:
             resolved = resolve_inputs(inputs or [dataset.sample], dataset.detect_format)
@@ -127,9 +132,10 @@ def build_command(dataset: Dataset):
         force: ForceOption = False,
         verbose: VerboseOption = False,
         split_strategy: SplitStrategyOption = None,
+        previous: PreviousOption = None,
     ) -> None:
         run_build_command(dataset, inputs or [], config, out, version, master, force, verbose,
-                          split_strategy.value if split_strategy else None)
+                          split_strategy.value if split_strategy else None, previous)
 
     command.__doc__ = dataset.help
     return command

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -50,6 +51,15 @@ def utc_now() -> str:
 
 def default_version() -> str:
     return datetime.now(timezone.utc).strftime("%Y.%m.%d")
+
+
+def previous_release(path: str | None) -> dict | None:
+    """The identity of the release whose splits this build kept, as its manifest gives it."""
+    if path is None:
+        return None
+    manifest = json.loads((Path(path) / "manifest.json").read_text())
+    return {"path": str(Path(path).resolve()), "version": manifest.get("version"),
+            "content_sha256": manifest.get("content_sha256")}
 
 
 def check_not_null(df, schema: TableSchema) -> None:
@@ -111,6 +121,7 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
                 "inputs": [entry | {"records": per_input.get(entry["path"], 0)} for entry in inputs.manifest_entries()],
                 "skipped_inputs": inputs.skipped,
                 "snapshots": inputs.snapshots,
+                "previous_release": previous_release(config.split.previous),
                 "source_releases": source_releases,
                 "stages": {stage.name: stage.as_manifest() for stage in stages},
                 "counts": counts,

@@ -147,3 +147,20 @@ def test_leakage_report_in_the_manifest_card_and_command(everything):
     printed = CliRunner().invoke(app, ["leakage", str(everything), "--json"])
     assert printed.exit_code == 0, printed.output
     assert json.loads(printed.stdout)["release_split"] == ours
+
+
+def test_a_later_version_keeps_every_protein_of_the_previous_one_in_its_split(build, shared_data, tmp_path):
+    flat = (shared_data / "uniprot" / "uniprotkb_sample.dat").read_bytes()
+    subset = tmp_path / "v1-input" / "first_120.dat"
+    subset.parent.mkdir()
+    subset.write_bytes(b"\n//\n".join(flat.split(b"\n//\n")[:120]) + b"\n//\n")
+    v1 = build("uniprotqa", tmp_path / "v1", "--input", str(subset), "--version", "1")
+    v2 = build("uniprotqa", tmp_path / "v2", "--input", str(shared_data / "uniprot"), "--version", "2",
+               "--previous", str(v1))
+    before, after = split_sequences(v1), split_sequences(v2)
+    moved = [(key, split) for split, entities in before.items() for key in entities if key not in after[split]]
+    assert moved == [] and sum(map(len, after.values())) > sum(map(len, before.values()))
+    manifest = json.loads((v2 / "manifest.json").read_text())
+    assert manifest["previous_release"]["version"] == "1"
+    assert manifest["stages"]["split"]["homology"]["pinned"]["kept_split"] == sum(map(len, before.values()))
+    assert cross_split_homologs(v2, tmp_path) == []

@@ -90,3 +90,22 @@ def test_a_homology_split_without_mmseqs_names_the_install_command(tmp_path, mon
 def test_a_strategy_that_does_not_fit_the_entity_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["build", "pubchemqa", "--out", str(tmp_path / "r"), "--split-strategy", "homology"])
     assert result.exit_code == 1 and "does not split molecules; one of: scaffold, hash" in result.output
+
+
+def test_a_previous_release_must_be_a_release_of_the_same_dataset(tmp_path):
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    result = build("--out", str(tmp_path / "release"), "--previous", str(previous))
+    assert result.exit_code == 1 and "is not a release directory" in error_line(result)
+    (previous / "manifest.json").write_text('{"dataset": "pubchemqa", "config": {"split": {}}}')
+    result = build("--out", str(tmp_path / "release"), "--previous", str(previous))
+    assert result.exit_code == 1 and "is a pubchemqa release, not uniprotqa" in error_line(result)
+
+
+def test_a_hash_split_keeps_a_previous_release_only_with_its_settings(tmp_path):
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "manifest.json").write_text(
+        '{"dataset": "uniprotqa", "config": {"split": {"strategy": "hash", "salt": "another"}}}')
+    result = build("--out", str(tmp_path / "release"), "--previous", str(previous), "--split-strategy", "hash")
+    assert result.exit_code == 1 and "these differ: salt" in error_line(result)
