@@ -38,6 +38,7 @@ from etl.normalize.text import remove_evidence_tags, remove_qualifiers
 from etl.parse.recovery import (BOM, TRUNCATION_ERRORS, Damage, JsonDocument, JsonElement, decode_utf8,
                                  iter_json_array, iter_lines, load_json, read_until_cut)
 from etl.quality.rejects import Rejected
+from etl.schema import table
 
 FLAT, XML, JSON, JSONL = "flat", "xml", "json", "jsonl"
 
@@ -156,31 +157,14 @@ def flat_date_to_iso(date: str) -> str | None:
         return None
 
 
+# Bronze columns the parse step fills in from the file, not from the entry.
+FILE_COLUMNS = ("source_format", "origin_file", "record_index", "source_release")
+
+
 def empty_row() -> dict:
-    return {
-        "accession": None,
-        "secondary_accessions": [],
-        "entry_name": None,
-        "reviewed": None,
-        "organism": None,
-        "taxon_id": None,
-        "recommended_name_full": None,
-        "recommended_name_short": [],
-        "alternative_names": [],
-        "submitted_names": [],
-        "ec_numbers": [],
-        "gene_names": [],
-        "function": None,
-        "subcellular_locations": [],
-        "subcellular_location_note": None,
-        "family": None,
-        "keywords": [],
-        "sequence": None,
-        "declared_length": None,
-        "declared_crc64": None,
-        "entry_version": None,
-        "entry_date": None,
-    }
+    """Every entry column of `schemas/uniprot_bronze.yaml`, empty: None, or [] for a list."""
+    return {column.name: [] if column.type.startswith("list<") else None
+            for column in table("uniprot_bronze").columns if column.name not in FILE_COLUMNS}
 
 
 # ---------------------------------------------------------------- records out of raw bytes

@@ -5,6 +5,10 @@ Two searches, both by the real `mmseqs` executable (Debian/Ubuntu package `mmseq
 - `homology_pairs`: all-vs-all search of one FASTA against itself. Each pair of
   sequences with at least `min_identity` identity over an alignment covering at
   least `min_coverage` of *both* sequences is an edge that must not cross splits.
+  `easy-search` finds them through its k-mer prefilter; sequences shorter than
+  SHORT_SEQUENCE, where that prefilter misses homologs, are also aligned with all
+  their possible partners directly. (`homologs_between`: the same, one set
+  against another.)
 - `nearest_hits`: each query's top-1 hit in a target set with no identity floor,
   as RAPM measures answer leakage (IDEA-XL/RAPM `mmseq_utils.align_and_analyze`),
   so lifeqa's leakage report can be set beside RAPM's published rates.
@@ -15,6 +19,7 @@ a tmp folder), removed when the search returns.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -24,6 +29,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 INSTALL_COMMAND = "apt-get install -y mmseqs2"
+
+# Below this length (residues) the k-mer prefilter, even at -s 7.5, misses homologs:
+# of the pairs it missed among 2,000 benchmark sequences (benchmarks/
+# bench_homology_split.py), all above 0.32 identity had a sequence of 20-95 residues
+# (up to 0.53 identity). Such queries are aligned with their possible partners directly.
+SHORT_SEQUENCE = 100
+NO_KMERS = "No k-mer could be extracted"
 
 # Columns asked of `--format-output`, in this order.
 PAIR_COLUMNS = "query,target,fident,qcov,tcov"
@@ -137,8 +149,25 @@ def threshold_search(
     max_seqs: int | None = None,
 ) -> list[HomologyPair]:
     """Every (query, target) alignment at or above `min_identity` over `min_coverage` of both."""
+    query_fasta, target_fasta = Path(query_fasta), Path(target_fasta)
     with tempfile.TemporaryDirectory(prefix="lifeqa-mmseqs-") as work:
-        hits = Path(work, "hits.tsv")
+        found = prefiltered_search(query_fasta, target_fasta, Path(work), min_identity, min_coverage, threads,
+                                   sensitivity, max_seqs)
+        found += align_short_queries(query_fasta, target_fasta, Path(work, "short_queries"), min_identity,
+                                     min_coverage, threads)
+        if query_fasta.resolve() != target_fasta.resolve():  # a short target is missed as easily as a short query
+            mirrored = align_short_queries(target_fasta, query_fasta, Path(work, "short_targets"), min_identity,
+                                           min_coverage, threads)
+            found += [swapped(hit) for hit in mirrored]
+        return found
+
+
+def prefiltered_search(query_fasta: Path, target_fasta: Path, work: Path, min_identity: float,
+                       min_coverage: float, threads: int | None, sensitivity: float,
+                       max_seqs: int | None) -> list[HomologyPair]:
+    """`mmseqs easy-search` at the thresholds: k-mer prefilter, then alignment."""
+    hits = work / "hits.tsv"
+    try:
         run_mmseqs([
             "easy-search", str(query_fasta), str(target_fasta), str(hits), str(Path(work, "tmp")),
             # Identity = identical residues / alignment columns (MMseqs2's default
@@ -166,7 +195,82 @@ def threshold_search(
             "--threads", str(threads or available_cores()),
             "-v", "1",
         ])
-        return list(read_pair_hits(hits))
+    except MmseqsError as error:
+        # MMseqs2 stops when every target k-mer is masked as low complexity or the
+        # targets are too short for one: then the prefilter has nothing to match.
+        if NO_KMERS not in str(error):
+            raise
+        return []
+    return list(read_pair_hits(hits))
+
+
+def swapped(hit: HomologyPair) -> HomologyPair:
+    return HomologyPair(hit.target_id, hit.query_id, hit.identity, hit.target_coverage, hit.query_coverage)
+
+
+def align_short_queries(query_fasta: Path, target_fasta: Path, work: Path, min_identity: float,
+                        min_coverage: float, threads: int | None) -> list[HomologyPair]:
+    """Hits of the queries shorter than SHORT_SEQUENCE, each aligned with every target
+    that could reach the thresholds with it, the k-mer prefilter skipped.
+
+    The prefilter is replaced by the MMseqs2 user guide's "fake prefilter" (GraphPart
+    uses it too): the target database's own index, read as a prefilter result, hands
+    every target to every query. Cheap, because few sequences are short and a short
+    query has only short partners (`longest_partner`)."""
+    limit = longest_partner(SHORT_SEQUENCE - 1, min_identity, min_coverage)
+    queries = [(i, s) for i, s in read_fasta(query_fasta) if len(s) < SHORT_SEQUENCE]
+    targets = [(i, s) for i, s in read_fasta(target_fasta) if len(s) <= limit]
+    if not queries or not targets:
+        return []
+    work.mkdir()
+    hits = work / "hits.tsv"
+    query_db, target_db, everything, aligned = (work / name for name in ("short_db", "partner_db", "all", "aligned"))
+    for records, db in ((queries, query_db), (targets, target_db)):
+        write_fasta(records, db.with_suffix(".fasta"))
+        run_mmseqs(["createdb", str(db.with_suffix(".fasta")), str(db), "-v", "1"])
+    write_fake_prefilter(query_db, target_db, everything)
+    run_mmseqs(["align", str(query_db), str(target_db), str(everything), str(aligned),
+                # the same thresholds and definitions as the easy-search above
+                "--min-seq-id", str(min_identity), "--seq-id-mode", "0", "-c", str(min_coverage), "--cov-mode", "0",
+                "--alignment-mode", "3", "-e", "inf", "--threads", str(threads or available_cores()), "-v", "1"])
+    run_mmseqs(["convertalis", str(query_db), str(target_db), str(aligned), str(hits),
+                "--format-output", PAIR_COLUMNS, "-v", "1"])
+    return list(read_pair_hits(hits))
+
+
+def longest_partner(length: int, min_identity: float, min_coverage: float) -> float:
+    """The longest sequence that can be homologous at the thresholds with one of `length`.
+
+    Identical residues are at most `length`, so an alignment with identity >= i spans
+    at most length / i columns; covering >= c of the partner then bounds the partner
+    at length / (i * c) (417 residues for a 99-residue query at 0.3 and 0.8)."""
+    bound = min_identity * min_coverage
+    return length / bound if bound > 0 else math.inf
+
+
+def write_fake_prefilter(query_db: Path, target_db: Path, result: Path) -> None:
+    target_index = target_db.with_name(target_db.name + ".index")
+    shutil.copy(target_index, result)
+    size = target_index.stat().st_size
+    query_index = query_db.with_name(query_db.name + ".index")
+    query_keys = [line.split("\t", 1)[0] for line in query_index.read_text().splitlines()]
+    result.with_name(result.name + ".index").write_text("".join(f"{key}\t0\t{size}\n" for key in query_keys))
+    result.with_name(result.name + ".dbtype").write_bytes(bytes([7, 0, 0, 0]))  # 7: a prefilter result
+
+
+def read_fasta(path: Path) -> Iterator[tuple[str, str]]:
+    """(id, sequence) records; the id is the header's first word, as MMseqs2 reads it."""
+    seq_id, lines = None, []
+    with open(path, encoding="ascii") as fasta:
+        for line in fasta:
+            if line.startswith(">"):
+                if seq_id is not None:
+                    yield seq_id, "".join(lines)
+                seq_id, lines = line[1:].split(maxsplit=1)[0], []
+            else:
+                lines.append(line.strip())
+    if seq_id is not None:
+        yield seq_id, "".join(lines)
 
 
 def read_pair_hits(path: Path) -> Iterator[HomologyPair]:
@@ -183,7 +287,7 @@ def best_hit_per_pair(hits: Iterable[HomologyPair]) -> dict[tuple[str, str], Hom
         if hit.query_id == hit.target_id:
             continue
         if hit.query_id > hit.target_id:
-            hit = HomologyPair(hit.target_id, hit.query_id, hit.identity, hit.target_coverage, hit.query_coverage)
+            hit = swapped(hit)
         key = (hit.query_id, hit.target_id)
         if key not in best or pair_strength(hit) > pair_strength(best[key]):
             best[key] = hit

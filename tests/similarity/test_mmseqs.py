@@ -18,8 +18,10 @@ import pytest
 from etl.parse.uniprot import parse_entries
 from etl.similarity.mmseqs import (
     INSTALL_COMMAND,
+    SHORT_SEQUENCE,
     MissingToolError,
     find_mmseqs,
+    homologs_between,
     homology_pairs,
     nearest_hits,
     write_fasta,
@@ -140,6 +142,43 @@ def test_split_of_the_sample_puts_no_homologous_pair_in_two_splits(sample_pairs,
              if a in assignment and b in assignment and assignment[a] != assignment[b]]
     assert leaks == []
     assert {split for split in assignment.values()} == {"train", "validation", "test"}
+
+
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def substitute_every_other_residue(sequence: str) -> str:
+    """Every other residue replaced by another amino acid: about 50% identity, full coverage."""
+    return "".join(AMINO_ACIDS[(AMINO_ACIDS.index(r) + 7) % 20] if i % 2 and r in AMINO_ACIDS else r
+                   for i, r in enumerate(sequence))
+
+
+@needs_mmseqs
+@pytest.mark.slow
+def test_short_homologs_the_kmer_prefilter_misses_are_paired(sample_sequences, tmp_path):
+    # k-mers of a 20-60 residue peptide and of a copy with every other residue
+    # changed rarely match: `mmseqs easy-search -s 7.5` alone finds 2 of these 4 pairs.
+    short = {a: s for a, s in sample_sequences.items() if len(s) < 60}
+    assert short and all(len(s) < SHORT_SEQUENCE for s in short.values())
+    copies = {f"half_of_{a}": substitute_every_other_residue(s) for a, s in short.items()}
+    write_fasta([*short.items(), *copies.items()], tmp_path / "short.fasta")
+    found = {(p.query_id, p.target_id) for p in homology_pairs(tmp_path / "short.fasta", threads=2)}
+    assert {(a, f"half_of_{a}") for a in short} <= found
+
+    # One set against another: short queries and short targets alike.
+    write_fasta(short.items(), tmp_path / "originals.fasta")
+    write_fasta(copies.items(), tmp_path / "copies.fasta")
+    assert homologs_between(tmp_path / "originals.fasta", tmp_path / "copies.fasta", threads=2) == set(short)
+    assert homologs_between(tmp_path / "copies.fasta", tmp_path / "originals.fasta", threads=2) == set(copies)
+
+
+@needs_mmseqs
+def test_targets_without_a_single_kmer_are_searched_by_alignment(tmp_path):
+    # Low complexity throughout: MMseqs2's prefilter masks every k-mer and stops
+    # ("No k-mer could be extracted"); the direct alignment of short sequences still pairs them.
+    write_fasta([("repeat", "WA" * 15)], tmp_path / "query.fasta")
+    write_fasta([("repeat_copy", "WA" * 15)], tmp_path / "target.fasta")
+    assert homologs_between(tmp_path / "query.fasta", tmp_path / "target.fasta", threads=2) == {"repeat"}
 
 
 # ---------------------------------------------------------------- nearest_hits
