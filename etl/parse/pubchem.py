@@ -8,26 +8,38 @@ turns a (gunzipped) binary stream of that format into dicts of four kinds:
 - ``structure``: a CID's SMILES (SDF, PUG REST JSON/CSV, CID-SMILES, ChEBI-20 rows);
 - ``title``: a CID's PubChem title (CID-Title);
 - ``reject``: a record that could not be read, with a reason code from
-  `etl.quality.rejects.REASONS`. A bad record never stops the iteration, and a
-  stream that ends early (cut gzip, cut JSON, SDF record without ``$$$$``) ends
-  with a ``truncated_input`` reject instead of an exception.
+  `etl.quality.rejects.REASONS`.
 
-Every dict carries ``record_index``: the 0-based position of its source record in
-the file (one annotation linked to several CIDs yields several dicts with the same
-index; a ChEBI-20 row yields a description and a structure with the same index).
+Every input record ends as one of these: bad bytes never stop the iteration nor reach a
+released text. A record that does not decode (`not_utf8`, the detail giving the byte's
+offset), breaks its format's syntax (`parse_error`) or is laid out unexpectedly (a null
+where an object belongs: `parse_error`) is rejected alone, and reading resumes at the next
+record boundary of its format: the next line (TSV, CID-SMILES, CID-Title, ChEBI-20, PUG
+REST CSV), the next `$$$$` (SDF), the next element of the array (PUG-View annotation
+lists, PUG REST property tables, the sections and items of a whole PUG-View record; see
+etl.parse.recovery). A file that ends inside a record (cut gzip, cut JSON, SDF record
+without ``$$$$``) ends with a ``truncated_input`` reject; JSON whose structure breaks
+where it cannot be followed ends with an ``unreadable_remainder`` reject naming the
+unread byte range; a file that yields nothing at all yields one ``no_records`` reject.
+
+Every dict carries ``record_index``: the 0-based position of its source record in the
+file (one annotation linked to several CIDs yields several dicts with the same index;
+a ChEBI-20 row yields a description and a structure with the same index).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import re
-import zlib
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import BinaryIO
 
 from rdkit import Chem, rdBase
 
+from etl.parse.recovery import (BOM, TRUNCATION_ERRORS, Damage, Line, damages_in, decode_line, decode_lines,
+                                find_damage, iter_json_array, iter_lines, load_json, normalize_newlines,
+                                read_until_cut)
 from etl.quality.rejects import Rejected
 
 
@@ -54,13 +66,20 @@ SDF_SMILES_TAGS = (
 )
 PUG_REST_SMILES_FIELDS = ("SMILES", "IsomericSMILES", "ConnectivitySMILES", "CanonicalSMILES")
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _JSON_FIRST_KEY = re.compile(rb'^\s*\{\s*"([A-Za-z]+)"\s*:')
 _SDF_MARKERS = re.compile(rb"^(?:M  END|\$\$\$\$)\s*$|V[23]000\s*$", re.M)
 _SDF_TAG = re.compile(r"^>\s*.*?<([^>]+)>")
+_MOLBLOCK_END = re.compile(r"^M  END[ \t]*$", re.M)
 _CID = re.compile(r"^\s*\+?(\d+)\s*$")
-# Errors a decompressing stream raises when its data stops before the end marker.
-_TRUNCATION_ERRORS = (EOFError, zlib.error)
+_CID_TAB = re.compile(r"^\s*\+?\d+\t")
+# What a per-record function raises on JSON of an unexpected layout (a null where an
+# object or a string belongs): that record is rejected, the others are read.
+_LAYOUT_ERRORS = (AttributeError, KeyError, TypeError)
+CHEBI20_HEADER = ["cid", "smiles", "description"]
+# CID-SMILES vs CID-Title: the first lines are sniffed, and a few damaged ones among them
+# (rejected one by one when read) do not hide the format.
+CID_PAIR_SNIFF_LINES = 200
+CID_PAIR_MIN_WELL_FORMED = 0.8  # four lines in five
 
 
 # ---------------------------------------------------------------- detection
@@ -71,7 +90,7 @@ def detect_pubchem_format(head: bytes, name: str) -> str:
 
     Raises Rejected("unknown_format") when the content matches no supported format.
     """
-    head = head.removeprefix(b"\xef\xbb\xbf")
+    head = normalize_newlines(head.removeprefix(BOM))
     if not head.strip():
         raise Rejected("unknown_format", f"{name}: empty file")
     fmt = _detect_json(head) or _detect_sdf(head) or _detect_delimited(head, name)
@@ -104,42 +123,66 @@ def _detect_delimited(head: bytes, name: str) -> str | None:
     lines = _complete_lines(head)
     if not lines:
         return None
-    if "\t" in lines[0]:
-        header = [cell.strip().lower() for cell in lines[0].split("\t")]
-        if header == ["cid", "smiles", "description"]:
-            return "chebi20_tsv"
-        return _detect_cid_pairs(lines, name)
-    header = next(csv.reader([lines[0]]))
-    if "CID" in (cell.strip() for cell in header):
+    first = lines[0][1]
+    if "\t" in first and [cell.strip().lower() for cell in first.split("\t")] == CHEBI20_HEADER:
+        return "chebi20_tsv"
+    if "\t" not in first and "CID" in (cell.strip() for cell in next(csv.reader([first]))):
         return "pug_rest_csv"
+    # A damaged first line does not hide CID pairs: most lines still start with a CID and a tab.
+    if "\t" in first or sum(bool(_CID_TAB.match(text)) for _, text in lines) > len(lines) / 2:
+        return _detect_cid_pairs(lines, name)
     return None
 
 
-def _complete_lines(head: bytes) -> list[str]:
-    """The lines of `head`, without the last one when `head` cut it short."""
-    text = head.decode("utf-8", "replace")
-    lines = text.splitlines()
-    if lines and not text.endswith(("\n", "\r")) and len(lines) > 1:
-        lines.pop()
-    return [line for line in lines if line.strip()]
+def _complete_lines(head: bytes) -> list[tuple[int, str]]:
+    """(line number, text) of the non-blank lines of `head` (newlines normalized), without
+    the last one when `head` cut it short. Decoded leniently: detection looks at the shape
+    of lines only, and every record is decoded strictly when it is read."""
+    lines = head.decode("utf-8", "replace").split("\n")
+    if len(lines) > 1:
+        lines.pop()  # "" after the last line break, or a line that `head` cut short
+    return [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
 
 
-def _detect_cid_pairs(lines: list[str], name: str) -> str | None:
-    """CID-SMILES vs CID-Title (both `CID<TAB>text`, no header): does the text parse as SMILES?"""
-    pairs = [line.split("\t") for line in lines[:200]]
-    if not all(len(pair) == 2 and _CID.match(pair[0]) for pair in pairs):
-        return None
-    smiles_share = sum(looks_like_smiles(text) for _, text in pairs) / len(pairs)
-    if smiles_share >= 0.9:
+def _detect_cid_pairs(lines: list[tuple[int, str]], name: str) -> str:
+    """CID-SMILES vs CID-Title (both `CID<TAB>text`, no header): does the text parse as SMILES?
+
+    Raises Rejected("unknown_format") saying why when the lines are not CID pairs."""
+    sniffed = lines[:CID_PAIR_SNIFF_LINES]
+    problems = [_cid_pair_shape_problem(text) for _, text in sniffed]
+    damaged = [(number, problem) for (number, _), problem in zip(sniffed, problems) if problem]
+    if len(sniffed) - len(damaged) < CID_PAIR_MIN_WELL_FORMED * len(sniffed):
+        number, problem = damaged[0]
+        raise Rejected("unknown_format", f"{name}: {len(damaged)} of the first {len(sniffed)} lines are not "
+                                         f"CID<TAB>text, e.g. line {number} {problem}")
+    texts = [text.split("\t")[1] for (_, text), problem in zip(sniffed, problems) if not problem]
+    smiles = sum(looks_like_smiles(text) for text in texts)
+    if smiles >= 0.9 * len(texts):
         return "cid_smiles"
-    if smiles_share <= 0.1:
+    if smiles <= 0.1 * len(texts):
         return "cid_title"
     lowered = name.lower()
     if "smiles" in lowered:
         return "cid_smiles"
     if "title" in lowered:
         return "cid_title"
+    raise Rejected("unknown_format", f"{name}: {smiles} of {len(texts)} CID<TAB>text lines hold a SMILES, too "
+                                     f"many for CID-Title and too few for CID-SMILES; a file name with "
+                                     f"'smiles' or 'title' in it decides")
+
+
+def _cid_pair_shape_problem(text: str) -> str | None:
+    """Why a line is not `CID<TAB>text` ("has 3 tab-separated fields"), None when it is."""
+    fields = text.split("\t")
+    if len(fields) != 2:
+        return _field_count_problem(len(fields), 2)
+    if not _CID.match(fields[0]):
+        return f"starts with {fields[0][:40]!r}, not a CID"
     return None
+
+
+def _field_count_problem(found: int, expected: int) -> str:
+    return f"has {found} tab-separated field{'s' if found != 1 else ''} instead of {expected}"
 
 
 def looks_like_smiles(text: str) -> bool:
@@ -169,13 +212,16 @@ def iter_pubchem_records(stream: BinaryIO, name: str, fmt: str) -> Iterator[dict
     }
     if fmt not in parsers:
         raise Rejected("unknown_format", f"{name}: no parser for format {fmt!r}")
-    next_index = 0
+    next_index, yielded = 0, False
     try:
         for record in parsers[fmt](stream):
-            next_index = record["record_index"] + 1
+            next_index, yielded = record["record_index"] + 1, True
             yield record
-    except _TRUNCATION_ERRORS as error:
+    except TRUNCATION_ERRORS as error:
         yield reject_record("truncated_input", f"{name}: {error}", None, next_index)
+        yielded = True
+    if not yielded:
+        yield reject_record("no_records", f"{name}: read to its end, it holds no {fmt} record", None, 0)
 
 
 def reject_record(reason: str, detail: str, record_id: str | None, record_index: int) -> dict:
@@ -205,51 +251,65 @@ def parse_cid(value) -> int:
     return cid
 
 
-def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
-    # Decoding line by line keeps the stream streaming and open (a TextIOWrapper
-    # would close the caller's stream when it is garbage-collected).
-    for raw in stream:
-        yield raw.decode("utf-8", "replace")
+def _guarded(records, what: str, record_id: str | None, record_index: int) -> list[dict]:
+    """The records `records()` gives, or one parse_error reject when the JSON is not laid out
+    as it expects (a null where an object belongs, ...)."""
+    try:
+        return list(records())
+    except _LAYOUT_ERRORS as error:
+        return [reject_record("parse_error", f"{what}: unexpected JSON layout ({type(error).__name__}: {error})",
+                              record_id, record_index)]
+
+
+def _damage_reject(damage: Damage, what: str, record_id: str | None, record_index: int) -> dict:
+    return reject_record(damage.reason, f"{what}: {damage.detail}", record_id, record_index)
+
+
+def _listed(value) -> list:
+    """`value` when it is a JSON array, else no items (a missing or null list holds no record)."""
+    return value if isinstance(value, list) else []
 
 
 # ---------------------------------------------------------------- JSON documents
 
 
-def load_json_document(stream: BinaryIO) -> object:
-    """A whole JSON document; Rejected("truncated_input") when it stops mid-structure,
-    Rejected("parse_error") when it is complete but malformed."""
-    text = stream.read().decode("utf-8", "replace")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        reason = "truncated_input" if json_is_cut_short(text) else "parse_error"
-        raise Rejected(reason, str(error)) from error
-
-
-def json_is_cut_short(text: str) -> bool:
-    """True when `text` ends inside a string or with brackets left open."""
-    outside_strings = _JSON_STRING.sub("", text)
-    if '"' in outside_strings:  # a string that never closed
-        return True
-    opened = outside_strings.count("{") + outside_strings.count("[")
-    closed = outside_strings.count("}") + outside_strings.count("]")
-    return opened > closed
-
-
 def _json_records(stream: BinaryIO, records_of) -> Iterator[dict]:
-    """Load one JSON document and yield `records_of(document)`; a broken document is one reject."""
-    try:
-        document = load_json_document(stream)
-    except Rejected as rejected:
-        yield reject_record(rejected.reason, rejected.detail, None, 0)
-        return
+    """`records_of(data)` for the file's whole content. A stream cut short (gzip) is read as
+    far as it goes: its records come out, and the cut is raised at the end unless the JSON
+    already showed it (a truncated_input reject)."""
+    data, cut = read_until_cut(stream)
+    if cut is not None and not data.strip():
+        raise cut
+    truncation_seen = False
+    for record in records_of(data):
+        truncation_seen |= record.get("reason") == "truncated_input"
+        yield record
+    if cut is not None and not truncation_seen:
+        raise cut
+
+
+def _array_records(data: bytes, path: tuple[str, ...], what: str, records_of, id_key: str) -> Iterator[dict]:
+    """The records of each element of the JSON array at `path` (`records_of(element, index)`):
+    a damaged element is one reject, and so is each damage outside the elements."""
     next_index = 0
-    try:
-        for record in records_of(document):
-            next_index = record["record_index"] + 1
-            yield record
-    except (KeyError, TypeError, AttributeError) as error:
-        yield reject_record("parse_error", f"unexpected JSON layout: {error!r}", None, next_index)
+    for item in iter_json_array(data, path):
+        if isinstance(item, Damage):
+            yield reject_record(item.reason, item.detail, None, next_index)
+            continue
+        next_index = item.index + 1
+        record_id = _element_id(item.value, id_key)
+        if item.damage is None:
+            yield from _guarded(lambda: records_of(item.value, item.index), f"{what} {item.index}", record_id,
+                                item.index)
+        else:
+            detail = f"{what} {item.index}, bytes {item.start}-{item.end} of {len(data)}: {item.damage.message}"
+            yield reject_record(item.damage.reason, detail, record_id, item.index)
+
+
+def _element_id(element, key: str) -> str | None:
+    """The element's id for its reject, where the element is an object and the id was read."""
+    value = element.get(key) if isinstance(element, dict) else None
+    return None if isinstance(value, Damage) else _optional_str(value)
 
 
 def string_with_markup_text(value: dict) -> str:
@@ -294,13 +354,15 @@ def _optional_str(value) -> str | None:
 # -- PUG-View annotation pages
 
 
+ANNOTATIONS_PATH = ("Annotations", "Annotation")
+
+
 def _iter_annotation_page(stream: BinaryIO) -> Iterator[dict]:
     yield from _json_records(stream, _annotation_page_records)
 
 
-def _annotation_page_records(document: dict) -> Iterator[dict]:
-    for index, annotation in enumerate(document["Annotations"]["Annotation"]):
-        yield from annotation_descriptions(annotation, index)
+def _annotation_page_records(data: bytes) -> Iterator[dict]:
+    yield from _array_records(data, ANNOTATIONS_PATH, "annotation", annotation_descriptions, "SourceID")
 
 
 def annotation_descriptions(annotation: dict, record_index: int) -> Iterator[dict]:
@@ -328,32 +390,91 @@ def annotation_descriptions(annotation: dict, record_index: int) -> Iterator[dic
 # -- whole PUG-View records
 
 
+RECORD_IDENTITY_KEYS = ("RecordType", "RecordNumber", "RecordTitle")
+RECORD_SMILES_HEADINGS = ("SMILES", "Isomeric SMILES", "Canonical SMILES")
+RECORD_STRUCTURE_HEADINGS = (*RECORD_SMILES_HEADINGS, "InChIKey")
+
+
 def _iter_record_descriptions(stream: BinaryIO) -> Iterator[dict]:
     yield from _json_records(stream, _record_description_records)
 
 
-def _record_description_records(document: dict) -> Iterator[dict]:
-    record = document.get("Record", document)
+def _record_description_records(data: bytes) -> Iterator[dict]:
+    """The records of a whole PUG-View record; then one reject for each damage that no
+    record's reject names (damage anywhere may hide a Record Description section)."""
+    document = load_json(data)
+    root = document.value
+    record = root.get("Record", root) if isinstance(root, dict) else root
+    named: set[Damage] = set()
+    next_index = 0
+    for parsed in _compound_records(record, document.lost, named):
+        next_index = parsed["record_index"] + 1
+        yield parsed
+    for damage in document.damages:
+        if damage not in named:
+            yield _damage_reject(damage, "PUG-View record", _element_id(record, "RecordNumber"), next_index)
+            next_index += 1
+
+
+def _compound_records(record, lost: Damage | None, named: set[Damage]) -> Iterator[dict]:
+    """The record's Record Description items, then its structure; `named` collects the
+    damage that their rejects name."""
     try:
-        if record.get("RecordType", "CID") != "CID":
-            raise Rejected("invalid_cid", f"RecordType {record.get('RecordType')!r} is not a compound")
-        cid = parse_cid(record.get("RecordNumber"))
+        cid, title = record_identity(record)
     except Rejected as rejected:
-        yield reject_record(rejected.reason, rejected.detail, _optional_str(record.get("RecordNumber")), 0)
+        identity = [record.get(key) for key in RECORD_IDENTITY_KEYS] if isinstance(record, dict) else record
+        named.update(damages_in(identity))
+        yield reject_record(rejected.reason, rejected.detail, _element_id(record, "RecordNumber"), 0)
         return
-    title = record.get("RecordTitle")
-    references = {ref.get("ReferenceNumber"): ref for ref in record.get("Reference", [])}
-    items = (
-        item
-        for section in find_sections(record.get("Section", []), RECORD_DESCRIPTION_HEADING)
-        for item in section.get("Information", [])
-    )
-    index = -1
-    for index, item in enumerate(items):
-        yield record_item_description(cid, title, item, references, index)
-    structure = record_structure(cid, title, record.get("Section", []), index + 1)
-    if structure is not None:
-        yield structure
+    sections, references = record.get("Section"), record.get("Reference")
+    readable_references = {reference.get("ReferenceNumber"): reference for reference in _listed(references)
+                           if isinstance(reference, dict) and find_damage(reference) is None}
+    # A description takes its source and licence from its Reference: where references
+    # are damaged or were not read, a description whose Reference is missing is rejected.
+    unread_references = find_damage(references) or lost
+    index = 0
+    for section in find_sections(sections, RECORD_DESCRIPTION_HEADING):
+        for item in _listed(section.get("Information")):
+            yield from _record_item_records(cid, title, item, readable_references, unread_references, index, named)
+            index += 1
+    yield from _record_structure_records(cid, title, sections, index, named)
+
+
+def record_identity(record) -> tuple[int, str | None]:
+    """(CID, title) of a compound's PUG-View record; Rejected when it is another kind of
+    record or they cannot be read (without them no record of the file can be)."""
+    if isinstance(record, Damage):
+        raise Rejected(record.reason, f"the record: {record.detail}")
+    if not isinstance(record, dict):
+        raise Rejected("parse_error", "the PUG-View record is not a JSON object")
+    damage = find_damage([record.get(key) for key in RECORD_IDENTITY_KEYS])
+    if damage is not None:
+        raise Rejected(damage.reason, f"the record's type, number or title: {damage.detail}")
+    if record.get("RecordType", "CID") != "CID":
+        raise Rejected("invalid_cid", f"RecordType {record.get('RecordType')!r} is not a compound")
+    return parse_cid(record.get("RecordNumber")), record.get("RecordTitle")
+
+
+def _record_item_records(cid: int, title: str | None, item, references: dict, unread_references: Damage | None,
+                         record_index: int, named: set[Damage]) -> list[dict]:
+    what = f"Record Description item {record_index}"
+    damages = list(damages_in(item))
+    if damages:
+        named.update(damages)
+        return [_damage_reject(damages[0], what, str(cid), record_index)]
+    return _guarded(lambda: [record_item_description(cid, title, item, references, record_index, unread_references)],
+                    what, str(cid), record_index)
+
+
+def _record_structure_records(cid: int, title: str | None, sections, record_index: int,
+                              named: set[Damage]) -> list[dict]:
+    damages = [damage for heading in RECORD_STRUCTURE_HEADINGS for section in find_sections(sections, heading)
+               for damage in damages_in(section)]
+    if damages:
+        named.update(damages)
+        return [_damage_reject(damages[0], "the record's structure", str(cid), record_index)]
+    return _guarded(lambda: filter(None, [record_structure(cid, title, sections, record_index)]),
+                    "the record's structure", str(cid), record_index)
 
 
 def record_structure(cid: int, title: str | None, sections: list[dict], record_index: int) -> dict | None:
@@ -373,31 +494,34 @@ def first_section_string(sections: list[dict], headings: tuple[str, ...]) -> str
     """The first string value under the first of `headings` the record has."""
     for heading in headings:
         for section in find_sections(sections, heading):
-            for item in section.get("Information", []):
+            for item in _listed(section.get("Information")):
                 for markup in item.get("Value", {}).get("StringWithMarkup", []):
                     if markup.get("String", "").strip():
                         return markup["String"].strip()
     return None
 
 
-RECORD_SMILES_HEADINGS = ("SMILES", "Isomeric SMILES", "Canonical SMILES")
-
-
 def find_sections(sections: list[dict], heading: str) -> Iterator[dict]:
-    """Every section with TOCHeading `heading`, at any depth of the Section tree."""
-    for section in sections:
-        if section.get("TOCHeading") == heading:
-            yield section
-        yield from find_sections(section.get("Section", []), heading)
+    """Every section with TOCHeading `heading`, at any depth of the Section tree (what is not
+    a section object, a null or a damaged one, is passed over)."""
+    for section in _listed(sections):
+        if isinstance(section, dict):
+            if section.get("TOCHeading") == heading:
+                yield section
+            yield from find_sections(section.get("Section"), heading)
 
 
-def record_item_description(cid: int, title: str | None, item: dict, references: dict,
-                            record_index: int) -> dict:
+def record_item_description(cid: int, title: str | None, item: dict, references: dict, record_index: int,
+                            unread_references: Damage | None = None) -> dict:
     """One Information item of a Record Description section -> description or reject."""
-    source = references.get(item.get("ReferenceNumber"), {})
     record_id = str(cid)
     if item.get("Name") == SEE_ALSO_ITEM_NAME:
         return reject_record("not_a_description", "See Also cross-references", record_id, record_index)
+    number = item.get("ReferenceNumber")
+    if number not in references and unread_references is not None:
+        detail = f"its Reference {number} may be in the bytes that could not be read: {unread_references.detail}"
+        return reject_record(unread_references.reason, detail, record_id, record_index)
+    source = references.get(number, {})
     text = string_with_markup_text(item.get("Value", {}))
     if not text:
         return reject_record("empty_description", "item without StringWithMarkup text", record_id, record_index)
@@ -407,19 +531,36 @@ def record_item_description(cid: int, title: str | None, item: dict, references:
 # -- PUG REST property tables
 
 
+PROPERTY_TABLE_PATH = ("PropertyTable", "Properties")
+
+
 def _iter_property_table(stream: BinaryIO) -> Iterator[dict]:
     yield from _json_records(stream, _property_table_records)
 
 
-def _property_table_records(document: dict) -> Iterator[dict]:
-    for index, properties in enumerate(document["PropertyTable"]["Properties"]):
-        yield properties_structure(properties, index)
+def _property_table_records(data: bytes) -> Iterator[dict]:
+    yield from _array_records(data, PROPERTY_TABLE_PATH, "property row",
+                              lambda properties, index: [properties_structure(properties, index)], "CID")
 
 
 def _iter_pug_rest_csv(stream: BinaryIO) -> Iterator[dict]:
-    rows = csv.DictReader(_decoded_lines(stream))
-    for index, row in enumerate(rows):
-        yield properties_structure(row, index)
+    lines = iter_lines(stream)
+    header = _header(lines)
+    if header is not None:
+        columns = header if isinstance(header, Rejected) else next(csv.reader([header]))
+        yield from _line_records(lines, lambda number, text, index: [csv_row_structure(columns, number, text, index)])
+
+
+def csv_row_structure(columns: list[str] | Rejected, line_number: int, text: str, record_index: int) -> dict:
+    """One PUG REST CSV row (a line) -> structure or reject; `columns` the header's, or why it is unreadable."""
+    if isinstance(columns, Rejected):
+        return reject_record("parse_error", f"line {line_number}: the header line is unreadable ({columns.detail})",
+                             None, record_index)
+    row = next(csv.reader([text]))
+    if len(row) != len(columns):
+        return reject_record("parse_error", f"line {line_number} has {len(row)} comma-separated fields, the header "
+                                            f"{len(columns)}", row[0] if row else None, record_index)
+    return properties_structure(dict(zip(columns, row)), record_index)
 
 
 def properties_structure(properties: dict, record_index: int) -> dict:
@@ -467,25 +608,45 @@ def structure_record(cid: int, smiles: str, inchikey: str | None, title: str | N
 
 
 def _iter_sdf(stream: BinaryIO) -> Iterator[dict]:
-    for index, (lines, complete) in enumerate(split_sdf_records(_decoded_lines(stream))):
+    for index, (lines, complete) in enumerate(split_sdf_records(iter_lines(stream))):
         if not complete:
             yield reject_record("truncated_input", "SDF record without a $$$$ terminator",
-                                _sdf_record_id(lines), index)
+                                _sdf_record_id(_record_id_texts(lines)), index)
             return
-        yield sdf_structure(lines, index)
+        yield sdf_record(lines, index)
 
 
-def split_sdf_records(lines: Iterable[str]) -> Iterator[tuple[list[str], bool]]:
+def split_sdf_records(lines: Iterable[Line]) -> Iterator[tuple[list[Line], bool]]:
     """(lines of one record, whether it ended with $$$$), one record in memory at a time."""
-    record: list[str] = []
+    record: list[Line] = []
     for line in lines:
-        if line.rstrip("\r\n") == "$$$$":
+        if line.data == b"$$$$":
             yield record, True
             record = []
         else:
             record.append(line)
-    if any(line.strip() for line in record):
+    if any(line.data.strip() for line in record):
         yield record, False
+
+
+def sdf_record(lines: list[Line], record_index: int) -> dict:
+    """One complete SDF record -> structure or reject: a line that does not decode (or holds a
+    control character) rejects the record, and so do two molblocks in one record (the $$$$
+    between them is damaged: the first record would vanish into the second)."""
+    try:
+        texts = [text + "\n" for text in decode_lines(lines)]
+    except Rejected as rejected:
+        return reject_record(rejected.reason, rejected.detail, _sdf_record_id(_record_id_texts(lines)), record_index)
+    if len(_MOLBLOCK_END.findall("".join(texts))) > 1:
+        ends = [line.number for line, text in zip(lines, texts) if _MOLBLOCK_END.match(text)]
+        return reject_record("parse_error", f"molblocks ending on lines {ends} in one record: a $$$$ "
+                                            f"terminator between them is damaged", _sdf_record_id(texts), record_index)
+    return sdf_structure(texts, record_index)
+
+
+def _record_id_texts(lines: list[Line]) -> list[str]:
+    # For the id of a reject only, never for a released field: undecodable bytes stay visible as escapes.
+    return [line.data.decode("utf-8", "backslashreplace") + "\n" for line in lines]
 
 
 def sdf_data_items(lines: list[str]) -> dict[str, str]:
@@ -542,45 +703,76 @@ def molblock_smiles(lines: list[str]) -> str | None:
             return None
 
 
-# ---------------------------------------------------------------- tab-separated
+# ---------------------------------------------------------------- lines
+
+
+def _header(lines: Iterator[Line]) -> str | Rejected | None:
+    """The text of the first non-blank line (or the Rejected that says why it has none);
+    None for no such line."""
+    for line in lines:
+        if line.data.strip():
+            try:
+                return decode_line(line)
+            except Rejected as rejected:
+                return rejected
+    return None
+
+
+def _line_records(lines: Iterator[Line], records_of) -> Iterator[dict]:
+    """`records_of(line number, text, index)` for each non-blank line, `index` counting them;
+    a line that does not decode is one reject."""
+    index = 0
+    for line in lines:
+        if not line.data.strip():
+            continue
+        try:
+            text = decode_line(line)
+        except Rejected as rejected:
+            yield reject_record(rejected.reason, rejected.detail, None, index)
+        else:
+            yield from records_of(line.number, text, index)
+        index += 1
 
 
 def _iter_cid_smiles(stream: BinaryIO) -> Iterator[dict]:
-    for index, (raw_cid, smiles) in enumerate(_cid_pairs(stream)):
-        yield _structure_or_reject(raw_cid, smiles, None, None, index)
+    yield from _line_records(iter_lines(stream), partial(_cid_pair_records, record_of=cid_smiles_record))
 
 
 def _iter_cid_title(stream: BinaryIO) -> Iterator[dict]:
-    for index, (raw_cid, title) in enumerate(_cid_pairs(stream)):
-        try:
-            cid = parse_cid(raw_cid)
-        except Rejected as rejected:
-            yield reject_record(rejected.reason, rejected.detail, raw_cid, index)
-            continue
-        yield {"kind": "title", "cid": cid, "title": title, "record_index": index}
+    yield from _line_records(iter_lines(stream), partial(_cid_pair_records, record_of=cid_title_record))
 
 
-def _cid_pairs(stream: BinaryIO) -> Iterator[tuple[str, str]]:
-    """(CID text, rest of line) for every non-blank line of a PubChem bulk CID-x file."""
-    for line in _decoded_lines(stream):
-        line = line.rstrip("\r\n")
-        if line.strip():
-            raw_cid, _, text = line.partition("\t")
-            yield raw_cid, text.strip()
+def _cid_pair_records(number: int, text: str, index: int, record_of) -> list[dict]:
+    """A line of a PubChem bulk CID-x file (`CID<TAB>text`) -> `record_of(CID text, text, index)`."""
+    fields = text.split("\t")
+    if len(fields) != 2:
+        return [reject_record("parse_error", f"line {number} {_field_count_problem(len(fields), 2)}", fields[0], index)]
+    return [record_of(fields[0], fields[1].strip(), index)]
+
+
+def cid_smiles_record(raw_cid: str, smiles: str, record_index: int) -> dict:
+    return _structure_or_reject(raw_cid, smiles, None, None, record_index)
+
+
+def cid_title_record(raw_cid: str, title: str, record_index: int) -> dict:
+    try:
+        cid = parse_cid(raw_cid)
+    except Rejected as rejected:
+        return reject_record(rejected.reason, rejected.detail, raw_cid, record_index)
+    return {"kind": "title", "cid": cid, "title": title, "record_index": record_index}
 
 
 def _iter_chebi20(stream: BinaryIO) -> Iterator[dict]:
-    rows = csv.reader(_decoded_lines(stream), delimiter="\t", quoting=csv.QUOTE_NONE)
-    next(rows, None)  # header: CID, SMILES, description
-    for index, row in enumerate(rows):
-        yield from chebi20_row_records(row, index)
+    lines = iter_lines(stream)
+    _header(lines)  # CID, SMILES, description
+    yield from _line_records(lines, lambda number, text, index: chebi20_row_records(text.split("\t"), number, index))
 
 
-def chebi20_row_records(row: list[str], record_index: int) -> Iterator[dict]:
+def chebi20_row_records(row: list[str], line_number: int, record_index: int) -> Iterator[dict]:
     """A ChEBI-20 row -> its structure and its (already name-masked) description, or a reject."""
     if len(row) != 3:
-        yield reject_record("parse_error", f"{len(row)} columns instead of 3",
-                            row[0] if row else None, record_index)
+        yield reject_record("parse_error", f"line {line_number} {_field_count_problem(len(row), 3)}", row[0],
+                            record_index)
         return
     raw_cid, smiles, text = (cell.strip() for cell in row)
     # MolT5 wrote the TSV with backslashes escaped: `\\` stands for one `\` bond.

@@ -160,15 +160,19 @@ def iter_lines(stream: BinaryIO, chunk_size: int = 1 << 16) -> Iterator[Line]:
     if pending.startswith(BOM):
         pending, offset = pending[len(BOM):], len(BOM)
     while pending:
-        chunk = _read_some(stream, chunk_size)
-        # bytes.splitlines ends a line at LF, CRLF and CR, and only there.
+        # bytes.splitlines ends a line at LF, CRLF and CR, and only there. A last piece that
+        # no LF ends may go on in the next chunk (a CR may be the first half of a CRLF).
         pieces = pending.splitlines(keepends=True)
-        # A last piece not ended by LF may go on in the next chunk (a CR may be half a CRLF).
-        pending = pieces.pop() + chunk if chunk and not pieces[-1].endswith(b"\n") else chunk
+        last = b"" if pieces[-1].endswith(b"\n") else pieces.pop()
+        # The complete lines go out before the next read: a stream cut short raises there.
         for piece in pieces:
             number += 1
             yield Line(number, offset, piece.rstrip(b"\r\n"))
             offset += len(piece)
+        chunk = _read_some(stream, chunk_size)
+        if not chunk and last:
+            yield Line(number + 1, offset, last.rstrip(b"\r\n"))
+        pending = last + chunk if chunk else b""
 
 
 def decode_lines(lines: list[Line]) -> list[str]:

@@ -318,28 +318,308 @@ def test_sdf_cut_inside_a_record_gives_truncated_input(shared_data):
     assert [(r["kind"], r.get("reason")) for r in records] == [("structure", None), ("reject", "truncated_input")]
 
 
+def assert_cut_keeps_what_came_before(records: list[dict], clean: list[dict]) -> None:
+    """A cut file: what is released is exactly as from the whole file, what is not is a
+    truncated_input reject (the last one naming the cut), nothing is corrupted."""
+    assert records[-1]["kind"] == "reject" and records[-1]["reason"] == "truncated_input"
+    assert all(r in clean for r in records if r["kind"] != "reject")
+    assert {r["reason"] for r in records if r["kind"] == "reject" and r not in clean} == {"truncated_input"}
+
+
 @pytest.mark.parametrize("relative", ["pubchem/pug_view/bromopentane.json", "pubchem/pug_rest/aspirin_properties.json"])
 @pytest.mark.parametrize("fraction", [0.3, 0.999])
 def test_truncated_json_gives_truncated_input(shared_data, relative, fraction):
     data = (shared_data / relative).read_bytes()
     fmt = detect_pubchem_format(data[:65536], relative)
     records = records_of_bytes(data[: int(len(data) * fraction)], relative, fmt)
-    assert [(r["kind"], r["reason"]) for r in records] == [("reject", "truncated_input")]
+    assert_cut_keeps_what_came_before(records, records_of_bytes(data, relative, fmt))
+
+
+def test_truncated_json_keeps_the_records_before_the_cut(shared_data):
+    # bromopentane at 30%: its description's Reference (at the end) is not read, its structure is.
+    data = (shared_data / "pubchem/pug_view/bromopentane.json").read_bytes()
+    records = records_of_bytes(data[: int(len(data) * 0.3)], "b.json", "pug_view_record")
+    assert [(r["kind"], r.get("reason")) for r in records] == [
+        ("reject", "truncated_input"), ("structure", None), ("reject", "truncated_input")]
+    assert "Reference 14" in records[0]["detail"]
+    assert records[-1]["detail"].startswith("PUG-View record: bytes 58178-58178 of 58178: the file ends")
 
 
 def test_truncated_gzip_json_gives_truncated_input(shared_data):
-    data = gzip.compress((shared_data / "pubchem/pug_view/bromopentane.json").read_bytes())
-    cut = gzip.GzipFile(fileobj=io.BytesIO(data[:-100]))
+    whole = (shared_data / "pubchem/pug_view/bromopentane.json").read_bytes()
+    cut = gzip.GzipFile(fileobj=io.BytesIO(gzip.compress(whole)[:-100]))
     records = list(iter_pubchem_records(cut, "b.json.gz", "pug_view_record"))
+    assert [(r["kind"], r.get("reason")) for r in records] == [
+        ("description", None), ("structure", None), ("reject", "truncated_input")]
+    assert_cut_keeps_what_came_before(records, records_of_bytes(whole, "b.json", "pug_view_record"))
+
+
+def test_gzip_cut_before_any_byte_is_one_truncated_input():
+    data = gzip.compress(b'{"PropertyTable": {"Properties": []}}')
+    records = list(iter_pubchem_records(gzip.GzipFile(fileobj=io.BytesIO(data[:12])), "p.json.gz", "pug_rest_json"))
     assert [(r["kind"], r["reason"]) for r in records] == [("reject", "truncated_input")]
 
 
 def test_complete_but_malformed_json_is_a_parse_error():
     records = records_of_bytes(b'{"PropertyTable": {"Properties": [1 2]}}', "x.json", "pug_rest_json")
     assert [(r["kind"], r["reason"]) for r in records] == [("reject", "parse_error")]
+    assert records[0]["detail"] == "property row 0, bytes 34-37 of 40: Extra data at byte 36"
 
 
 def test_every_reject_reason_is_a_known_code(shared_data):
     data = (shared_data / "pubchem/pug_view/ethyleneglycol.json").read_bytes()
     reasons = {r["reason"] for r in records_of_bytes(data, "e.json", "pug_view_record") if r["kind"] == "reject"}
     assert reasons == {"not_a_description"} and reasons <= set(REASONS)
+
+
+# ------------------------------------------------------------------ damaged input: one bad record, one reject
+
+
+def first_annotations(count: int) -> dict:
+    page = json.loads(ANNOTATION_PAGES[0].read_text())
+    page["Annotations"]["Annotation"] = page["Annotations"]["Annotation"][:count]
+    return page
+
+
+def rejects(records: list[dict]) -> list[tuple]:
+    return [(r["reason"], r["record_index"]) for r in records if r["kind"] == "reject"]
+
+
+def test_null_value_in_one_annotation_rejects_only_that_annotation():
+    page = first_annotations(8)
+    clean = records_of_bytes(json.dumps(page).encode(), "p.json", "pug_view_annotations")
+    page["Annotations"]["Annotation"][2]["Data"][0]["Value"] = None
+    records = records_of_bytes(json.dumps(page).encode(), "p.json", "pug_view_annotations")
+    assert rejects(records) == [("parse_error", 2)]
+    assert records[2]["detail"].startswith("annotation 2: unexpected JSON layout (AttributeError")
+    assert [r for r in records if r["kind"] != "reject"] == [r for r in clean if r["record_index"] != 2]
+
+
+@pytest.mark.parametrize("damage", ["item", "value"])
+def test_null_description_item_rejects_only_that_item(shared_data, damage):
+    record = json.loads((shared_data / "pubchem/pug_view/ethyleneglycol.json").read_text())
+    clean = records_of_bytes(json.dumps(record).encode(), "e.json", "pug_view_record")
+    names = next(s for s in record["Section"] if s["TOCHeading"] == "Names and Identifiers")
+    items = next(s for s in names["Section"] if s["TOCHeading"] == "Record Description")["Information"]
+    if damage == "item":
+        items[3] = None
+    else:
+        items[3]["Value"] = None
+    records = records_of_bytes(json.dumps(record).encode(), "e.json", "pug_view_record")
+    assert [r for r in records if r["record_index"] != 3] == [r for r in clean if r["record_index"] != 3]
+    (reject,) = [r for r in records if r["record_index"] == 3]
+    assert reject["reason"] == "parse_error"
+    assert reject["detail"].startswith("Record Description item 3: unexpected JSON layout")
+
+
+def test_record_without_section_is_a_no_records_reject(shared_data):
+    record = json.loads((shared_data / "pubchem/pug_view/penicillin.json").read_text())
+    del record["Record"]["Section"]
+    records = records_of_bytes(json.dumps(record).encode(), "p.json", "pug_view_record")
+    assert [(r["kind"], r["reason"]) for r in records] == [("reject", "no_records")]
+    assert records[0]["detail"] == "p.json: read to its end, it holds no pug_view_record record"
+
+
+@pytest.mark.parametrize("data, fmt", [
+    (b'{"Annotations": {"Annotation": []}}', "pug_view_annotations"),
+    (b'{"Annotations": {"Page": 1}}', "pug_view_annotations"),
+    (b'{"PropertyTable": {"Properties": []}}', "pug_rest_json"),
+    (b'"CID","SMILES"\n', "pug_rest_csv"),
+    (b"CID\tSMILES\tdescription\n", "chebi20_tsv"),
+    (b"\n\n", "cid_smiles"),
+])
+def test_a_file_without_records_is_one_no_records_reject(data, fmt):
+    assert rejects(records_of_bytes(data, "x", fmt)) == [("no_records", 0)]
+
+
+def cid_smiles_lines(shared_data, count: int = 199) -> list[str]:
+    rows = (shared_data / "pubchem/chebi20_test.tsv").read_text().splitlines()[1:count + 1]
+    return [f"{cid}\t{smiles}" for cid, smiles, _ in (row.split("\t") for row in rows)]
+
+
+@pytest.mark.parametrize("damaged_line", [1, 17, 199])
+def test_cid_smiles_detection_tolerates_a_damaged_line_which_is_rejected_alone(shared_data, damaged_line):
+    lines = cid_smiles_lines(shared_data)
+    lines[damaged_line - 1] += "\tC"
+    data = "\n".join(lines).encode() + b"\n"
+    assert detect_pubchem_format(data, "x.tsv") == "cid_smiles"
+    records = records_of_bytes(data, "x.tsv", "cid_smiles")
+    assert len(records) == 199 and rejects(records) == [("parse_error", damaged_line - 1)]
+    assert records[damaged_line - 1]["detail"] == f"line {damaged_line} has 3 tab-separated fields instead of 2"
+
+
+def test_cid_pair_detection_failure_says_why(shared_data):
+    lines = cid_smiles_lines(shared_data)
+    for number in range(16, 199, 4):  # every 4th line from line 17 on has a third field
+        lines[number] += "\tC"
+    with pytest.raises(Rejected) as raised:
+        detect_pubchem_format("\n".join(lines).encode(), "x.tsv")
+    assert raised.value.reason == "unknown_format"
+    assert raised.value.detail == ("x.tsv: 46 of the first 198 lines are not CID<TAB>text, "
+                                   "e.g. line 17 has 3 tab-separated fields instead of 2")
+
+
+def test_cid_pair_tie_says_why():
+    with pytest.raises(Rejected) as raised:
+        detect_pubchem_format(b"1\tCO\n2\tCCO\n3\tAcetone dimer\n4\tBenzene\n5\tx\n", "data.tsv")
+    assert "2 of 5 CID<TAB>text lines hold a SMILES" in raised.value.detail
+
+
+# Every format, a non-UTF-8 byte in one record's text: (format, text, the record the byte is in).
+NON_UTF8 = {
+    "cid_smiles": (b"241\tC1=CC=CC=C1\n174\tC(CO)\xffO\n8057\tCCCCCBr\n", 1),
+    "cid_title": (b"241\tBenzene\n174\tEthylene Gl\xffcol\n8057\t1-Bromopentane\n", 1),
+    "chebi20_tsv": (b"CID\tSMILES\tdescription\n241\tC1=CC=CC=C1\tThe molecule is an annulene.\n"
+                    b"174\tOCCO\tThe molecule is a di\xffol.\n", 1),
+    "pug_rest_csv": (b'"CID","SMILES"\n241,"C1=CC=CC=C1"\n174,"OC\xffCO"\n8057,"CCCCCBr"\n', 1),
+    "pug_rest_json": (b'{"PropertyTable": {"Properties": [{"CID": 241, "SMILES": "C1=CC=CC=C1"},\n'
+                      b'{"CID": 174, "SMILES": "OC\xffCO"}, {"CID": 8057, "SMILES": "CCCCCBr"}]}}', 1),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(NON_UTF8))
+def test_non_utf8_byte_rejects_the_record_that_holds_it(fmt):
+    data, damaged = NON_UTF8[fmt]
+    offset = data.index(b"\xff")
+    records = records_of_bytes(data, "x", fmt)
+    assert rejects(records) == [("not_utf8", damaged)]
+    (reject,) = [r for r in records if r["kind"] == "reject"]
+    assert f"byte 0xff at offset {offset} is not UTF-8" in reject["detail"]
+    assert "\ufffd" not in json.dumps(records, ensure_ascii=False)
+
+
+def test_non_utf8_byte_in_an_sdf_record_rejects_that_record(shared_data):
+    texts = sdf_record_texts(shared_data / "pubchem/sdf/rcpi_tyrphostin.sdf")[:3]
+    damaged = texts[1].replace("<PUBCHEM_IUPAC_NAME>\n", "<PUBCHEM_IUPAC_NAME>\n\udcff", 1)
+    data = "".join(texts[:1] + [damaged] + texts[2:]).encode("utf-8", "surrogateescape")
+    records = records_of_bytes(data, "x.sdf", "sdf")
+    assert [(r["kind"], r.get("reason")) for r in records] == [("structure", None), ("reject", "not_utf8"),
+                                                               ("structure", None)]
+    clean = records_of_bytes("".join(texts).encode(), "x.sdf", "sdf")
+    assert records[1]["record_id"] == str(clean[1]["cid"]) and records[::2] == clean[::2]
+    assert f"at offset {data.index(bytes([0xff]))} is not UTF-8" in records[1]["detail"]
+
+
+@pytest.mark.parametrize("source", ["annotations", "record"])
+def test_non_utf8_byte_in_a_json_description_rejects_that_description(shared_data, source):
+    path = ANNOTATION_PAGES[0] if source == "annotations" else shared_data / "pubchem/pug_view/triethylamine.json"
+    data = path.read_bytes()
+    clean = records_of(path)
+    victim = next(r for r in clean if r["kind"] == "description" and r["record_index"] == 1)
+    offset = data.index(victim["text"][:40].encode()) + 7
+    records = records_of_bytes(data[:offset] + b"\xe9" + data[offset + 1:], path.name, detect_pubchem_format(data, "x"))
+    assert [r for r in records if r["record_index"] != 1] == [r for r in clean if r["record_index"] != 1]
+    (reject,) = [r for r in records if r["record_index"] == 1]
+    assert reject["reason"] == "not_utf8" and f"byte 0xe9 at offset {offset} is not UTF-8" in reject["detail"]
+
+
+def test_control_characters_reject_a_line():
+    records = records_of_bytes(b"241\tBenz\x00ene\n174\tEthylene Glycol\n", "CID-Title", "cid_title")
+    assert rejects(records) == [("parse_error", 0)]
+    assert records[0]["detail"] == "line 1: control character 0x00 at offset 8"
+    assert records[1]["title"] == "Ethylene Glycol"
+
+
+NEWLINE_FILES = [
+    ("pubchem/chebi20_test.tsv", "chebi20_tsv"),
+    ("pubchem/sdf/rcpi_tyrphostin.sdf", "sdf"),
+    ("pubchem/pug_view/bromopentane.json", "pug_view_record"),
+    ("pubchem/pug_rest/aspirin_properties.json", "pug_rest_json"),
+]
+
+
+@pytest.mark.parametrize("relative, fmt", NEWLINE_FILES)
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"])
+def test_crlf_and_cr_read_like_lf(shared_data, relative, fmt, newline):
+    data = (shared_data / relative).read_bytes()
+    converted = data.replace(b"\n", newline)
+    assert detect_pubchem_format(converted[:65536], "x") == fmt
+    assert records_of_bytes(converted, "x", fmt) == records_of_bytes(data, "x", fmt)
+
+
+@pytest.mark.parametrize("data, fmt", [
+    (b"241\tC1=CC=CC=C1\n174\tOCCO\n", "cid_smiles"),
+    (b"241\tBenzene\n174\tEthylene Glycol\n", "cid_title"),
+    (b'"CID","SMILES","Title"\n241,"C1=CC=CC=C1","Benzene"\n', "pug_rest_csv"),
+    (ANNOTATION_PAGES[0].read_bytes(), "pug_view_annotations"),
+])
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"])
+def test_crlf_and_cr_read_like_lf_in_every_other_format(data, fmt, newline):
+    converted = data.replace(b"\n", newline)
+    assert detect_pubchem_format(converted[:65536], "x") == fmt
+    assert records_of_bytes(converted, "x", fmt) == records_of_bytes(data, "x", fmt)
+
+
+def test_pug_rest_csv_row_of_the_wrong_width_is_rejected_alone():
+    text = b'"CID","SMILES"\n241,"C1=CC=CC=C1"\n174,"OCCO",extra\n8057,"CCCCCBr"\n'
+    records = records_of_bytes(text, "p.csv", "pug_rest_csv")
+    assert rejects(records) == [("parse_error", 1)]
+    assert records[1]["detail"] == "line 3 has 3 comma-separated fields, the header 2"
+    assert [r["cid"] for r in records if r["kind"] == "structure"] == [241, 8057]
+
+
+def test_pug_rest_csv_with_an_unreadable_header_rejects_every_row():
+    records = records_of_bytes(b'"CID","SMI\xffLES"\n241,"C1=CC=CC=C1"\n', "p.csv", "pug_rest_csv")
+    assert rejects(records) == [("parse_error", 0)]
+    assert "the header line is unreadable (line 1: byte 0xff at offset 10" in records[0]["detail"]
+
+
+def test_damaged_sdf_record_is_rejected_and_the_next_one_read(shared_data):
+    texts = sdf_record_texts(shared_data / "pubchem/sdf/rcpi_tyrphostin.sdf")[:3]
+    damaged = texts[1].replace("M  END\n", "M  E\x07ND\n")
+    records = records_of_bytes("".join([texts[0], damaged, texts[2]]).encode(), "x.sdf", "sdf")
+    assert [(r["kind"], r.get("reason"), r["record_index"]) for r in records] == [
+        ("structure", None, 0), ("reject", "parse_error", 1), ("structure", None, 2)]
+
+
+def test_sdf_records_merged_by_a_damaged_terminator_are_one_parse_error(shared_data):
+    texts = sdf_record_texts(shared_data / "pubchem/sdf/rcpi_tyrphostin.sdf")[:3]
+    merged = texts[0].replace("$$$$\n", "$$$ $\n")
+    records = records_of_bytes("".join([merged, texts[1], texts[2]]).encode(), "x.sdf", "sdf")
+    assert [(r["kind"], r.get("reason")) for r in records] == [("reject", "parse_error"), ("structure", None)]
+    assert "a $$$$ terminator between them is damaged" in records[0]["detail"]
+
+
+def test_syntax_error_inside_an_annotation_rejects_it_and_reading_resumes():
+    page = json.dumps(first_annotations(5), indent=1).encode()
+    clean = records_of_bytes(page, "p.json", "pug_view_annotations")
+    position = page.index(b'"ANID"', page.index(b'"SourceID": "' + clean[1]["source_id"].encode()))
+    damaged = page[:position] + b"#!" + page[position:]
+    records = records_of_bytes(damaged, "p.json", "pug_view_annotations")
+    assert [r for r in records if r["record_index"] != 1] == [r for r in clean if r["record_index"] != 1]
+    (reject,) = [r for r in records if r["record_index"] == 1]
+    assert reject["reason"] == "parse_error" and reject["record_id"] == clean[1]["source_id"]
+    assert reject["detail"].startswith("annotation 1, bytes ")
+
+
+def test_stray_bracket_makes_the_rest_an_unreadable_remainder():
+    page = json.dumps(first_annotations(5), indent=1).encode()
+    clean = records_of_bytes(page, "p.json", "pug_view_annotations")
+    position = page.index(b'"ANID"', page.index(b'"SourceID": "' + clean[2]["source_id"].encode()))
+    records = records_of_bytes(page[:position] + b"[" + page[position:], "p.json", "pug_view_annotations")
+    assert records[:-1] == [r for r in clean if r["record_index"] < 2]
+    remainder = records[-1]
+    assert (remainder["reason"], remainder["record_index"]) == ("unreadable_remainder", 2)
+    start = page.rindex(b"\n   {", 0, position) + 4  # where annotation 2 opens
+    assert f"bytes {start}-{len(page) + 1} of {len(page) + 1}" in remainder["detail"]
+
+
+def test_damaged_record_section_outside_descriptions_is_one_reject(shared_data):
+    data = (shared_data / "pubchem/pug_view/penicillin.json").read_bytes()
+    clean = records_of_bytes(data, "p.json", "pug_view_record")
+    position = data.index(b'"TOCHeading": "Literature"')
+    records = records_of_bytes(data[:position] + b"\x00" + data[position:], "p.json", "pug_view_record")
+    assert records[:-1] == clean
+    assert (records[-1]["reason"], records[-1]["record_index"]) == ("parse_error", len(clean))
+    assert records[-1]["detail"].startswith("PUG-View record: bytes ")
+
+
+def test_description_whose_reference_is_damaged_is_rejected(shared_data):
+    data = (shared_data / "pubchem/pug_view/penicillin.json").read_bytes()
+    clean = records_of_bytes(data, "p.json", "pug_view_record")
+    (description,) = [r for r in clean if r["kind"] == "description"]
+    reference = data.index(f'"SourceID": "{description["source_id"]}"'.encode())
+    records = records_of_bytes(data[:reference + 4] + b"\xff" + data[reference + 5:], "p.json", "pug_view_record")
+    assert [(r["kind"], r.get("reason")) for r in records] == [("reject", "not_utf8"), ("structure", None),
+                                                               ("reject", "not_utf8")]
+    assert "its Reference" in records[0]["detail"] and records[1] == clean[1]

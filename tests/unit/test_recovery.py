@@ -70,6 +70,23 @@ def test_iter_lines_keeps_a_crlf_that_a_chunk_boundary_splits():
     assert lines_of(b"ab\r\ncd\r\n", chunk_size=3) == [Line(1, 0, b"ab"), Line(2, 4, b"cd")]
 
 
+class CutAfter(io.BytesIO):
+    """A stream that raises EOFError once its bytes are read, as a cut gzip stream does."""
+
+    def read1(self, size: int = -1) -> bytes:
+        chunk = super().read1(size)
+        if not chunk:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        return chunk
+
+
+def test_iter_lines_gives_every_complete_line_before_a_cut_stream_fails():
+    lines = iter_lines(CutAfter(b"a\nb\r\nc"), chunk_size=1 << 16)
+    assert [next(lines), next(lines)] == [Line(1, 0, b"a"), Line(2, 2, b"b")]
+    with pytest.raises(EOFError):
+        next(lines)  # "c" may be cut short: it is never given
+
+
 def test_iter_lines_drops_a_byte_order_mark():
     assert lines_of(b"\xef\xbb\xbf241\tBenzene\n") == [Line(1, 3, b"241\tBenzene")]
 
