@@ -18,6 +18,8 @@ derived from one (`DERIVED_GROUP_KEYS`); `check_group_by` holds a config to that
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -94,9 +96,6 @@ def check_previous(policy: SplitPolicy, dataset_name: str) -> None:
     A homology split pins the previous release's entities in its partition. A hash or
     scaffold split is a function of each key and the settings, so it keeps the previous
     splits exactly when the settings are the same: other settings are refused."""
-    import json
-    from pathlib import Path
-
     if policy.previous is None:
         return
     manifest = Path(policy.previous) / "manifest.json"
@@ -116,8 +115,6 @@ def check_previous(policy: SplitPolicy, dataset_name: str) -> None:
 
 def previous_splits(policy: SplitPolicy, entity) -> dict[str, str]:
     """{entity key: split} of the previous release, read key column by key column."""
-    from pathlib import Path
-
     import pyarrow.parquet as pq
 
     splits: dict[str, str] = {}

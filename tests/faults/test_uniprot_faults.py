@@ -315,14 +315,19 @@ def check_property(check: Callable, examples: int = 25) -> None:
         given(st.data())(lambda data: check(data.draw)))()
 
 
+def draw_record(draw, sample):
+    """A record of `sample` chosen by hypothesis: (its index, its bytes)."""
+    k = draw(st.integers(0, len(sample.spans) - 1))
+    return k, sample.record(k)
+
+
 @needs_hypothesis
 @pytest.mark.parametrize("name", PROPERTY_SAMPLES)
 def test_property_garbage_anywhere_costs_one_record(samples, name):
     sample = samples[name]
 
     def check(draw):
-        k = draw(st.integers(0, len(sample.spans) - 1))
-        record = sample.record(k)
+        k, record = draw_record(draw, sample)
         position = draw(st.sampled_from(garbage_positions(record, sample.fmt)))
         assert_only_record_lost(sample, k, sample.with_record(k, insert(record, position, garbage(sample.fmt))),
                                 {"parse_error"})
@@ -336,8 +341,7 @@ def test_property_a_non_utf8_byte_anywhere_rejects_its_record(samples, name):
     sample = samples[name]
 
     def check(draw):
-        k = draw(st.integers(0, len(sample.spans) - 1))
-        record = sample.record(k)
+        k, record = draw_record(draw, sample)
         # Inside the record: not before its first byte (that is the gap before it) nor, in a
         # flat file, after its last line end (that is the start of its `//` line).
         position = draw(st.integers(1, len(record) - 1))
@@ -354,8 +358,7 @@ def test_property_a_record_cut_anywhere_costs_that_record(samples, name):
     sample = samples[name]
 
     def check(draw):
-        k = draw(st.integers(0, len(sample.spans) - 1))
-        record = sample.record(k)
+        k, record = draw_record(draw, sample)
         damaged = sample.with_record(k, cut(record, draw(st.integers(1, len(record) - 1)), sample.fmt))
         assert_only_record_lost(sample, k, damaged, cut_reasons(sample, k))
 
@@ -367,8 +370,7 @@ def test_property_a_page_element_cut_anywhere_rejects_the_rest(samples):
     sample = samples["page"]
 
     def check(draw):
-        k = draw(st.integers(0, len(sample.spans) - 1))
-        record = sample.record(k)
+        k, record = draw_record(draw, sample)
         assert_rest_rejected_explicitly(sample, k, sample.with_record(k, cut(record, draw(st.integers(1, len(record) - 1)), JSON)))
 
     check_property(check)
@@ -380,9 +382,9 @@ def test_property_a_file_ending_anywhere_in_a_record_reports_the_cut(samples, na
     sample = samples[name]
 
     def check(draw):
-        k = draw(st.integers(0, len(sample.spans) - 1))
+        k, record = draw_record(draw, sample)
         # From the record's second byte: a file ending right before a record just has fewer records.
-        assert_file_ending_inside(sample, k, sample.ending_inside(k, draw(st.integers(1, len(sample.record(k)) - 1))))
+        assert_file_ending_inside(sample, k, sample.ending_inside(k, draw(st.integers(1, len(record) - 1))))
 
     check_property(check)
 
