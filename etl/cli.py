@@ -8,6 +8,7 @@ from etl.datasets import datasets
 from etl.embed.commands import embed
 from etl.pipeline.build_command import build_command
 from etl.release.commands import leakage
+from etl.release.export_commands import export
 from etl.sources.commands import pull_app
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ for name, dataset in datasets().items():
 app.add_typer(pull_app, name="pull")
 app.command()(embed)
 app.command()(leakage)
+app.command()(export)
 
 
 @app.command()
