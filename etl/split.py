@@ -24,6 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from etl.exclusions import ExclusionList
+
 SPLITS = ("train", "validation", "test")
 Strategy = Literal["homology", "scaffold", "hash"]
 # What each strategy groups: a dataset accepts the strategies that fit its entity.
@@ -45,6 +47,8 @@ class SplitPolicy(BaseModel):
     generic_scaffold: bool = Field(False, description="scaffold: atoms and bonds made generic (all C, single)")
     previous: str | None = Field(None, description="a previous release of the dataset whose entities keep their "
                                                    "splits (homology: pinned in the partition)")
+    exclude: list[ExclusionList] = Field(default_factory=list, description="entities never in train, or not "
+                                                                            "released at all (etl/exclusions.py)")
 
     @model_validator(mode="after")
     def ratios_are_a_partition(self):
@@ -144,15 +148,20 @@ def unit_interval_hash(key: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def split_by_key_hash(key: str, policy: SplitPolicy) -> str:
-    """Train/validation/test by where the key's hash falls among the cumulative ratios."""
-    position = unit_interval_hash(key, policy.salt)
+def split_by_key_hash(key: str, policy: SplitPolicy, held_out: frozenset[str] = frozenset()) -> str:
+    """Train/validation/test by where the key's hash falls among the cumulative ratios.
+
+    A key in `held_out` (its group holds an entity a never-train list names) is drawn
+    the same way among validation and test only, by their ratios."""
+    splits = [s for s in SPLITS if s != "train"] if key in held_out else list(SPLITS)
+    total = sum(policy.ratios[s] for s in splits)
+    position = unit_interval_hash(key, policy.salt) * total
     cumulative = 0.0
-    for name in SPLITS:
+    for name in splits:
         cumulative += policy.ratios[name]
         if position < cumulative:
             return name
-    return SPLITS[-1]  # position within rounding of 1.0
+    return splits[-1]  # position within rounding of the total
 
 
 def scaffold_key(smiles: str, generic: bool) -> str | None:
@@ -169,19 +178,48 @@ def scaffold_key(smiles: str, generic: bool) -> str | None:
     return Chem.MolToSmiles(scaffold) or None
 
 
-def split_by_scaffold(smiles: str, fallback_key: str, policy: SplitPolicy) -> str:
-    """The split of a molecule's scaffold; an acyclic molecule's own `fallback_key` where it has none."""
+def scaffold_group(smiles: str, fallback_key: str, policy: SplitPolicy) -> str:
+    """What a scaffold split keeps together: the molecule's scaffold, or, for an acyclic molecule,
+    its own `fallback_key` (so acyclic molecules spread over the splits like any key)."""
     scaffold = scaffold_key(smiles, policy.generic_scaffold)
-    return split_by_key_hash(f"scaffold:{scaffold}" if scaffold else f"acyclic:{fallback_key}", policy)
+    return f"scaffold:{scaffold}" if scaffold else f"acyclic:{fallback_key}"
 
 
-def split_by_homology(weights: dict[str, float], fasta_path, together, policy: SplitPolicy, pinned=None):
+def keyed_group(row: dict, policy: SplitPolicy) -> str:
+    """What a hash or scaffold split assigns as one: the group_by key, or the scaffold group."""
+    key = group_key(row, policy.group_by)
+    return scaffold_group(row["smiles"], key, policy) if policy.strategy == "scaffold" else key
+
+
+def held_out_groups(rows: list[dict], policy: SplitPolicy, id_column: str) -> tuple[frozenset[str], dict]:
+    """The keyed groups that hold an entity a never-train list names (`rows`: those entities, with
+    `_lists`), and per list what that did: entities matched, groups held out, and the matched
+    entities that their group's hash would have put in train (moved to validation or test)."""
+    groups: set[str] = set()
+    per_list: dict[str, dict] = {}
+    for row in rows:
+        group = keyed_group(row, policy)
+        groups.add(group)
+        for name in row["_lists"].split(", "):
+            counts = per_list.setdefault(name, {"matched": set(), "groups": set(), "moved": set()})
+            counts["matched"].add(row[id_column])
+            counts["groups"].add(group)
+            if split_by_key_hash(group, policy) == "train":
+                counts["moved"].add(row[id_column])
+    report = {name: {"matched": len(c["matched"]), "groups_held_out": len(c["groups"]),
+                     "moved_out_of_train": len(c["moved"])} for name, c in per_list.items()}
+    return frozenset(groups), report
+
+
+def split_by_homology(weights: dict[str, float], fasta_path, together, policy: SplitPolicy, pinned=None,
+                      never_train=()):
     """Partition entities (`weights`: id -> weight; sequences in `fasta_path`, ids as FASTA names) so
     that no MMseqs2 hit at `policy.min_identity` over `policy.min_coverage` crosses two splits.
-    `together`: groups of ids that must share a split; `pinned`: {id: split} of a previous release.
-    Returns etl.similarity.partition's result."""
+    `together`: groups of ids that must share a split; `pinned`: {id: split} of a previous release;
+    `never_train`: ids whose component stays out of train. Returns etl.similarity.partition's result."""
     from etl.similarity.mmseqs import homology_pairs
     from etl.similarity.partition import partition
 
     pairs = homology_pairs(fasta_path, policy.min_identity, policy.min_coverage)
-    return partition(weights, pairs, together=together, ratios=policy.ratios, salt=policy.salt, pinned=pinned)
+    return partition(weights, pairs, together=together, ratios=policy.ratios, salt=policy.salt, pinned=pinned,
+                     never_train=never_train)

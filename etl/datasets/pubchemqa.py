@@ -19,6 +19,8 @@ last one kept:
              no structure in the inputs or every one of them failed normalization
   clean      descriptions -> answers (DescriptionPolicy); identical answers of one CID kept
              once (duplicate_description)
+  exclude    (when split.exclude has remove lists) descriptions of the molecules they name
+             (by CID or InChIKey) -> rejects (excluded)
   qa         structures and titles whose CID kept no description are rejected; what is
              left is released: the QA pairs and the structures and titles they use
 """
@@ -41,10 +43,15 @@ from etl.pipeline.streams import open_content
 from etl.quality.rejects import Rejected
 from etl.release.card import CardInfo
 from etl.schema import table
-from etl.split import SplitPolicy, check_group_by, check_strategy, group_key, split_by_key_hash, split_by_scaffold
+from etl.exclusions import (check_exclusions, exclude_rows, exclusion_report, never_train_rows,
+                            removed_per_list)
+from etl.split import (SplitPolicy, check_group_by, check_strategy, held_out_groups, keyed_group,
+                       split_by_key_hash)
 
 SOURCE = "pubchem"
 BRONZE, SILVER, GOLD = "pubchem_bronze", "pubchem_molecules", "pubchemqa_gold"
+# Exclusion lists name molecules by a gold column (split.exclude[].match) -> the silver column holding it.
+EXCLUSION_COLUMNS = {"cid": "cid", "inchikey": "molecule_inchikey"}
 
 
 class PubChemQAConfig(DatasetConfig):
@@ -65,6 +72,7 @@ class PubChemQAConfig(DatasetConfig):
         check_strategy(self.split, "molecule")
         # The QA step groups gold rows (GeneratePubChemQA).
         check_group_by(self.split, table(GOLD).names, GOLD)
+        check_exclusions(self.split.exclude, list(EXCLUSION_COLUMNS), GOLD)
 # When a CID's structure arrives more than once, the richest source wins: PubChem's own
 # records (isomeric SMILES and PubChem's InChIKey) before bulk CID-SMILES, then ChEBI-20.
 STRUCTURE_SOURCE_RANK = {"sdf": 0, "pug_rest_json": 0, "pug_rest_csv": 0, "pug_view_record": 0,
@@ -132,21 +140,24 @@ class CleanDescription(Step):
         yield record
 
 
+def gold_row(record: dict, question: str) -> dict:
+    """A released description's gold columns, the molecule's normalized structure among them."""
+    return declared(record, table(GOLD)) | {
+        "smiles": record["molecule_smiles"], "inchikey": record["molecule_inchikey"], "question": question}
+
+
 class GeneratePubChemQA(Step):
-    """A released description -> its gold QA row with its split."""
+    """A released description -> its gold QA row with the split of its group (scaffold or key);
+    a group in `held_out` (it holds a never-train molecule) goes to validation or test."""
 
     stage, source, output = "qa", SOURCE, GOLD
 
-    def __init__(self, config: PubChemQAConfig):
-        self.question, self.split = config.question, config.split
+    def __init__(self, config: PubChemQAConfig, held_out: frozenset[str] = frozenset()):
+        self.question, self.split, self.held_out = config.question, config.split, held_out
 
     def process(self, record: dict):
-        row = declared(record, table(GOLD)) | {
-            "smiles": record["molecule_smiles"], "inchikey": record["molecule_inchikey"], "question": self.question}
-        key = group_key(row, self.split.group_by)
-        split = (split_by_scaffold(row["smiles"], key, self.split) if self.split.strategy == "scaffold"
-                 else split_by_key_hash(key, self.split))
-        yield row | {"split": split}
+        row = gold_row(record, self.question)
+        yield row | {"split": split_by_key_hash(keyed_group(row, self.split), self.split, self.held_out)}
 
 
 # ---------------------------------------------------------------- Spark stages
@@ -284,6 +295,31 @@ def release_stage(cleaned: StageResult) -> StageResult:
     return finish_stage("qa", df, records_in=cleaned.records_out)
 
 
+def exclude_stage(cleaned: StageResult, policy: SplitPolicy) -> StageResult:
+    """Descriptions of the molecules a `remove` list of split.exclude names -> rejects (excluded);
+    the molecule's structure and title then have no description left, and the qa stage says so."""
+    from pyspark.sql import functions as F
+
+    df = exclude_rows(accepted(cleaned.df, table(SILVER)), policy.exclude, EXCLUSION_COLUMNS, table(SILVER).names,
+                      F.col("cid"), applies=is_kind("description"))
+    stage = finish_stage("exclude", df, records_in=cleaned.records_out)
+    stage.details = {"removed_per_list": removed_per_list(stage.df)}
+    return stage
+
+
+def generate_qa(descriptions, config: PubChemQAConfig, removed: dict[str, int]):
+    """The gold rows, and the exclusion report when the config has lists: never-train molecules'
+    groups (scaffolds, keys) are found first, from the rows the lists name, and held out of train."""
+    policy = config.split
+    silver_columns = sorted({"cid", "molecule_smiles", "molecule_inchikey", *table(GOLD).names} & set(descriptions.columns))
+    listed = [gold_row(row, config.question) | {"_lists": row["_lists"]}
+              for row in never_train_rows(descriptions, policy.exclude, EXCLUSION_COLUMNS, silver_columns)]
+    held_out, held_out_report = held_out_groups(listed, policy, "cid")
+    gold = accepted(apply_step(descriptions, GeneratePubChemQA(config, held_out)), table(GOLD))
+    report = exclusion_report(policy.exclude, removed, held_out_report) if policy.exclude else None
+    return gold, report
+
+
 def build_pubchemqa(spark, inputs: ResolvedInputs, config: PubChemQAConfig):
     """Run every stage; return (gold DataFrame, rejects DataFrame, [StageResult])."""
     bronze = parse_stage(spark, inputs)
@@ -292,10 +328,14 @@ def build_pubchemqa(spark, inputs: ResolvedInputs, config: PubChemQAConfig):
     deduped = dedupe_stage(normalized)
     joined = join_stage(deduped, normalized)
     cleaned = clean_stage(joined, config)
-    released = release_stage(cleaned)
-    stages = [bronze, paired, normalized, deduped, joined, cleaned, released]
+    removing = any(entry.action == "remove" for entry in config.split.exclude)
+    excluded = [exclude_stage(cleaned, config.split)] if removing else []
+    released = release_stage((excluded or [cleaned])[0])
+    stages = [bronze, paired, normalized, deduped, joined, cleaned, *excluded, released]
     descriptions = accepted(released.df, table(SILVER)).filter(is_kind("description"))
-    gold = accepted(apply_step(descriptions, GeneratePubChemQA(config)), table(GOLD))
+    gold, report = generate_qa(descriptions, config, excluded[0].details["removed_per_list"] if excluded else {})
+    if report is not None:
+        released.details["exclusions"] = report
     return gold, all_rejects(stages, SOURCE), stages
 
 

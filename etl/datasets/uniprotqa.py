@@ -5,9 +5,11 @@ Stages (each a DataFrame -> DataFrame function; rejects carried alongside):
   normalize  sequence normalized and checked, answers cleaned -> uniprot_silver
   dedupe     one row per accession among the entries that passed their checks: the highest
              entry version wins (a damaged copy never displaces a good one)
+  exclude    (when split.exclude has remove lists) the entries they name -> rejects (excluded)
   split      every entry gets its split (config split.strategy): homology partitions, so
              no two splits share homologous proteins (entries removed to keep that
-             guarantee are rejected as homology_conflict), or the hash of group_by
+             guarantee are rejected as homology_conflict), or the hash of group_by;
+             never-train lists keep their entries' groups out of train
   qa         templates -> uniprotqa_gold rows, carrying their entry's split
 """
 
@@ -18,6 +20,8 @@ import time
 from pydantic import Field
 
 from etl.config import DatasetConfig, QualitySettings, ReleaseSettings, SparkSettings, Strict
+from etl.exclusions import (check_exclusions, exclude_rows, exclusion_report, never_train_rows,
+                            removed_per_list)
 from etl.normalize.sequences import SequencePolicy, normalize_sequence
 from etl.normalize.text import TextPolicy
 from etl.parse.uniprot import (FLAT, detect_format, flat_record_accession, parse_entries, parse_flat_record,
@@ -33,11 +37,13 @@ from etl.qa.templates import BIOMEDGPT_UNIPROT_TEMPLATES, QATemplate, check_temp
 from etl.quality.rejects import Rejected
 from etl.release.card import CardInfo
 from etl.schema import table
-from etl.split import (SplitPolicy, check_group_by, check_strategy, group_key, previous_splits, split_by_homology,
-                       split_by_key_hash)
+from etl.split import (SplitPolicy, check_group_by, check_strategy, group_key, held_out_groups, previous_splits,
+                       split_by_homology, split_by_key_hash)
 
 SOURCE = "uniprot"
 BRONZE, SILVER, GOLD = "uniprot_bronze", "uniprot_silver", "uniprotqa_gold"
+# Exclusion lists name entries by accession (split.exclude[].match), a column of the silver rows.
+EXCLUSION_COLUMNS = {"accession": "accession"}
 
 
 class UniProtSelection(Strict):
@@ -60,6 +66,7 @@ class UniProtQAConfig(DatasetConfig):
         check_strategy(self.split, "protein")
         # The split stage groups silver rows.
         check_group_by(self.split, table(SILVER).names, SILVER)
+        check_exclusions(self.split.exclude, list(EXCLUSION_COLUMNS), SILVER)
 HADOOP_TEXT_INPUT = "org.apache.hadoop.mapreduce.lib.input.TextInputFormat"
 FLAT_RECORD_DELIMITER = "\n//\n"
 # What Hadoop's Text gives for bytes that are not UTF-8; a UniProt record never holds it.
@@ -152,12 +159,17 @@ class GenerateUniProtQA(UniProtEntryStep):
 
 
 class HashSplit(UniProtEntryStep):
-    """Silver entry -> the same, with the split of its group_by key's hash."""
+    """Silver entry -> the same, with the split of its group_by key's hash (held-out keys: out of train)."""
 
     stage, output = "split", SILVER
 
+    def __init__(self, config: UniProtQAConfig, held_out: frozenset[str] = frozenset()):
+        super().__init__(config)
+        self.held_out = held_out
+
     def process(self, record: dict):
-        yield record | {"split": split_by_key_hash(group_key(record, self.config.split.group_by), self.config.split)}
+        key = group_key(record, self.config.split.group_by)
+        yield record | {"split": split_by_key_hash(key, self.config.split, self.held_out)}
 
 
 # ---------------------------------------------------------------- Spark stages
@@ -224,8 +236,9 @@ def isoform_groups(entries):
     return [row["keys"] for row in groups.toLocalIterator()]
 
 
-def homology_assignment(spark, entries, policy: SplitPolicy):
-    """(sequence_sha256, _split, _removed) for every distinct sequence of `entries`, and the partition's report."""
+def homology_assignment(spark, entries, policy: SplitPolicy, never_train: set[str]):
+    """(sequence_sha256, _split, _removed) for every distinct sequence of `entries`, and the partition's report.
+    `never_train`: sequence keys whose homology component stays out of train."""
     import tempfile
     from pathlib import Path
 
@@ -238,30 +251,63 @@ def homology_assignment(spark, entries, policy: SplitPolicy):
     pinned = previous_splits(policy, DATASET.entity) if policy.previous else None
     with tempfile.TemporaryDirectory(prefix="lifeqa-homology-") as work:
         fasta = write_fasta_with_spark(sequences, "sequence_sha256", "sequence", Path(work))
-        result = split_by_homology(weights, fasta, isoform_groups(entries), policy, pinned)
+        result = split_by_homology(weights, fasta, isoform_groups(entries), policy, pinned, never_train)
     rows = [(key, split, None) for key, split in result.assignment.items()]
     rows += [(key, None, reason) for key, reason in result.removed.items()]
     return spark.createDataFrame(rows, "sequence_sha256 string, _split string, _removed string"), result.report
 
 
-def split_stage(spark, deduped: StageResult, config: UniProtQAConfig) -> StageResult:
-    """Every kept entry gets its split; under `homology`, an entry whose protein the partition had
-    to leave out (to keep homologs of different splits apart) is rejected as homology_conflict."""
+def exclude_stage(deduped: StageResult, policy: SplitPolicy) -> StageResult:
+    """The entries a `remove` list of split.exclude names -> rejects (excluded, the list named)."""
     from pyspark.sql import functions as F
 
-    entries = accepted(deduped.df, table(SILVER))
-    if config.split.strategy == "hash":
-        return finish_stage("split", apply_step(entries, HashSplit(config)), records_in=deduped.records_out)
-    started = time.perf_counter()
-    assignment, report = homology_assignment(spark, entries, config.split)
-    joined = entries.drop("split").join(assignment, "sequence_sha256", "left").withColumn("split", F.col("_split"))
-    reason = F.when(F.col("_removed").isNotNull(), F.col("_removed"))
-    detail = F.lit(f"removed so that no protein at >= {config.split.min_identity:.0%} identity over "
-                   f">= {config.split.min_coverage:.0%} coverage has a homolog in another split")
-    df = reject_rows_where(joined, table(SILVER).names, reason, detail, F.col("accession"))
-    stage = finish_stage("split", df, records_in=deduped.records_out)
-    stage.seconds, stage.details = time.perf_counter() - started, {"homology": report}
+    df = exclude_rows(accepted(deduped.df, table(SILVER)), policy.exclude, EXCLUSION_COLUMNS, table(SILVER).names,
+                      F.col("accession"))
+    stage = finish_stage("exclude", df, records_in=deduped.records_out)
+    stage.details = {"removed_per_list": removed_per_list(stage.df)}
     return stage
+
+
+def split_stage(spark, kept: StageResult, config: UniProtQAConfig) -> StageResult:
+    """Every kept entry gets its split; under `homology`, an entry whose protein the partition had
+    to leave out (to keep homologs of different splits apart) is rejected as homology_conflict.
+    Entries a never-train list names keep their group (component, or hash key) out of train."""
+    from pyspark.sql import functions as F
+
+    policy = config.split
+    started = time.perf_counter()
+    entries = accepted(kept.df, table(SILVER))
+    listed = never_train_rows(entries, policy.exclude, EXCLUSION_COLUMNS,
+                              sorted({"accession", "sequence_sha256", policy.group_by}))
+    if policy.strategy == "hash":
+        held_out, held_out_report = held_out_groups(listed, policy, "accession")
+        stage = finish_stage("split", apply_step(entries, HashSplit(config, held_out)), records_in=kept.records_out)
+        details = {}
+    else:
+        assignment, report = homology_assignment(spark, entries, policy, {row["sequence_sha256"] for row in listed})
+        held_out_report = never_train_homology_report(listed, report)
+        joined = entries.drop("split").join(assignment, "sequence_sha256", "left").withColumn("split", F.col("_split"))
+        reason = F.when(F.col("_removed").isNotNull(), F.col("_removed"))
+        detail = F.lit(f"removed so that no protein at >= {policy.min_identity:.0%} identity over "
+                       f">= {policy.min_coverage:.0%} coverage has a homolog in another split")
+        df = reject_rows_where(joined, table(SILVER).names, reason, detail, F.col("accession"))
+        stage = finish_stage("split", df, records_in=kept.records_out)
+        details = {"homology": report}
+    if policy.exclude:
+        removed = kept.details.get("removed_per_list", {}) if kept.name == "exclude" else {}
+        details["exclusions"] = exclusion_report(policy.exclude, removed, held_out_report)
+    stage.seconds, stage.details = time.perf_counter() - started, details
+    return stage
+
+
+def never_train_homology_report(listed: list[dict], partition_report: dict) -> dict[str, dict]:
+    """Per never-train list: the entries it matched (the partition keeps their components out of train)."""
+    matched: dict[str, set[str]] = {}
+    for row in listed:
+        for name in row["_lists"].split(", "):
+            matched.setdefault(name, set()).add(row["accession"])
+    in_train = partition_report["never_train"]["in_train"]
+    return {name: {"matched": len(accessions), "sequences_in_train": in_train} for name, accessions in matched.items()}
 
 
 def build_uniprotqa(spark, inputs: ResolvedInputs, config: UniProtQAConfig):
@@ -270,10 +316,12 @@ def build_uniprotqa(spark, inputs: ResolvedInputs, config: UniProtQAConfig):
     silver = finish_stage("normalize", apply_step(accepted(bronze.df, table(BRONZE)),
                                                   NormalizeUniProtEntry(config)), records_in=bronze.records_out)
     deduped = dedupe_stage(silver)
-    split = split_stage(spark, deduped, config)
+    removing = any(entry.action == "remove" for entry in config.split.exclude)
+    excluded = [exclude_stage(deduped, config.split)] if removing else []
+    split = split_stage(spark, (excluded or [deduped])[0], config)
     gold = finish_stage("qa", apply_step(accepted(split.df, table(SILVER)), GenerateUniProtQA(config)),
                         records_in=split.records_out, unit_column="accession")
-    stages = [bronze, silver, deduped, split, gold]
+    stages = [bronze, silver, deduped, *excluded, split, gold]
     return accepted(gold.df, table(GOLD)), all_rejects(stages, SOURCE), stages
 
 

@@ -35,6 +35,7 @@ REASONS: dict[str, str] = {
     "no_qa_fields": "the entry has none of the fields the QA templates ask about",
     "homology_conflict": "the protein was left out of every split so that no two splits share homologous proteins (it bridged proteins the partition had to keep apart)",
     "pinned_conflict": "the protein shares its sequence with proteins that an earlier release put in different splits",
+    "excluded": "an exclusion list of the config (split.exclude, action remove) names the entity; the detail names the list",
     # molecules
     "smiles_parse_error": "RDKit could not parse the SMILES",
     "sanitization_error": "RDKit could not sanitize the molecule",
