@@ -8,7 +8,7 @@ from etl.datasets import datasets
 from etl.embed.commands import embed
 from etl.pipeline.build_command import build_command
 from etl.release.commands import leakage
-from etl.release.export_commands import export
+from etl.release.export_commands import export, publish
 from etl.sources.commands import pull_app
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(pull_app, name="pull")
 app.command()(embed)
 app.command()(leakage)
 app.command()(export)
+app.command()(publish)
 
 
 @app.command()

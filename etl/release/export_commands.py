@@ -51,3 +51,53 @@ def export(
         table.add_row(file.name, file.split, count_text(file.entities), count_text(file.pairs))
     console.print(table)
     console.print(f"content_sha256 {result.content_sha256}; README.md written beside the files")
+
+
+def publish(
+    release: Annotated[Path, typer.Argument(help="A release directory (manifest.json, data/).")],
+    repo: Annotated[str, typer.Option("--repo", help="The dataset repository, ORG/NAME (created if missing).")],
+    revision: Annotated[str, typer.Option("--revision", help="Branch to commit to (created from main if missing).")] = "main",
+    tag: Annotated[str | None, typer.Option("--tag", help="Tag the commit, e.g. with the release's version.")] = None,
+    private: Annotated[bool, typer.Option("--private", help="Create the repository private (an existing one keeps its visibility).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be uploaded; send nothing.")] = False,
+    attempts: Annotated[int, typer.Option("--attempts", min=1, help="Tries per Hub call on 5xx, 429 or a dropped connection.")] = 4,
+    backoff: Annotated[float, typer.Option("--backoff", min=0.0, help="First wait between tries, doubled each time (s).")] = 1.0,
+) -> None:
+    """Publish a release to the Hugging Face Hub: one commit on --revision, then --tag on it. Token: HF_TOKEN or the login."""
+    from etl.release.publish import PublishError, describe_token_source, plan_publish, resolve_token
+    from etl.release.publish import publish as publish_plan
+
+    try:
+        plan = plan_publish(release, repo, revision, tag, private)
+        if dry_run:
+            _print_plan(plan, describe_token_source())
+            return
+        token = resolve_token()
+        if not token:
+            raise PublishError("no Hugging Face token: set HF_TOKEN or log in with `hf auth login`")
+        result = publish_plan(plan, token, attempts=attempts, backoff_s=backoff)
+    except PublishError as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"{plan.dataset} {plan.version} → {plan.repo_id}@{plan.revision}", show_header=False)
+    for name, value in {
+        "outcome": {"published": "published", "unchanged": "unchanged (the branch already held these files)",
+                    "already tagged": f"already published (tag {plan.tag} holds these files)"}[result.outcome],
+        "commit": result.commit,
+        "files": f"{len(result.uploaded)} uploaded, {len(result.deleted)} deleted, {len(plan.files)} in the release",
+        "tag": f"{plan.tag} {'created' if result.tag_created else 'already there'}" if plan.tag else "(none)",
+        "retries": str(result.retries),
+        "content_sha256": plan.content_sha256,
+    }.items():
+        table.add_row(name, value)
+    console.print(table)
+
+
+def _print_plan(plan, token_source: str) -> None:
+    table = Table(title=f"dry run: {plan.dataset} {plan.version} → {plan.repo_id}@{plan.revision}")
+    table.add_column("file")
+    table.add_column("bytes", justify="right")
+    for file in plan.files:
+        table.add_row(file.path, f"{file.size:,}")
+    console.print(table)
+    console.print(f"{len(plan.files)} files, {sum(f.size for f in plan.files):,} bytes; tag: {plan.tag or '(none)'}; "
+                  f"{'private' if plan.private else 'public'} if created; token: {token_source}. Nothing was sent.")

@@ -25,6 +25,7 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -101,6 +102,7 @@ class HubServer(ThreadingHTTPServer):
         self.hits_lock = threading.Lock()
         self.request = threading.local()
         self.lock = threading.Lock()
+        self.interleaved: list[tuple[str, Callable[[], None]]] = []
 
     @property
     def url(self) -> str:
@@ -109,6 +111,11 @@ class HubServer(ThreadingHTTPServer):
     def hits_for(self, match: str) -> list[Hit]:
         with self.hits_lock:
             return [hit for hit in self.hits if match in hit.url]
+
+    def interleave(self, match: str, action: Callable[[], None]) -> None:
+        """Run `action` (another client's write, say) when a request whose URL holds `match` arrives, before
+        answering it; once."""
+        self.interleaved.append((match, action))
 
     def files(self, repo_id: str, revision: str) -> dict[str, bytes]:
         return self.repos[repo_id].resolve(revision).files
@@ -120,6 +127,9 @@ class HubServer(ThreadingHTTPServer):
             return error(401, "Invalid credentials in Authorization header")
         path = urlsplit(url).path
         with self.lock:
+            for entry in [e for e in self.interleaved if e[0] in url]:
+                self.interleaved.remove(entry)
+                entry[1]()
             if (method, path) == ("POST", "/api/repos/create"):
                 return self._create_repo(json.loads(body))
             if (method, path) == ("POST", "/api/validate-yaml"):

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.datasets import get_dataset
+from etl.fileio import file_sha256
 from etl.release.writer import rows_sha256, shard_name
 from etl.schema import table
 from etl.split import SPLITS
@@ -35,7 +36,7 @@ def write_release(path: Path, dataset_name: str, rows: list[dict], shards: int =
             files[-1].parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.Table.from_pylist(filled, schema), files[-1])
     manifest = {"dataset": dataset_name, "version": version, "content_sha256": rows_sha256(files, path),
-                "files": {}}
+                "files": {str(f.relative_to(path)): file_sha256(f) for f in files}}
     (path / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     (path / "README.md").write_text(f"---\npretty_name: {dataset_name}\n---\n\n# {dataset_name} {version}\n")
     return path
