@@ -221,6 +221,10 @@ def test_usage_errors_are_one_line(small_releases, tmp_path):
     not_a_release = export(tmp_path, "uniprotqa-hf", tmp_path / "b")
     assert not_a_release.exit_code == 1 and "is not a release directory (no manifest.json)" in not_a_release.output
     exported(small_releases["protein"], "uniprotqa-hf", tmp_path / "c")
+    assert (exported(small_releases["protein"], "uniprotqa-hf", tmp_path / "new" / "dirs") / "train.json").is_file()
+    (tmp_path / "file").write_text("")
+    under_a_file = export(small_releases["protein"], "uniprotqa-hf", tmp_path / "file" / "out")
+    assert under_a_file.exit_code == 2 and "is a file, not a directory" in under_a_file.output
     again = export(small_releases["protein"], "uniprotqa-hf", tmp_path / "c")
     assert again.exit_code == 1 and "use --force" in again.output
     assert export(small_releases["protein"], "uniprotqa-hf", tmp_path / "c", "--force").exit_code == 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from etl.release.exports.layout import Export, ExportedFile, count_text
 from etl.release.exports.source import ExportError, ReleaseSource, open_release
-from etl.release.writer import staged_directory
+from etl.release.writer import check_output, staged_directory
 
 
 @cache
@@ -73,6 +73,8 @@ def run_export(release: Path, name: str, out: Path, prefix: str | None = None, f
     prefix = file_prefix(export, prefix)
     source = open_release(release)
     check_fits(export, source)
+    check_output(out, force)
+    Path(out).absolute().parent.mkdir(parents=True, exist_ok=True)  # the staging directory is made beside `out`
     with staged_directory(out, force) as staging:
         with tempfile.TemporaryDirectory(prefix=".sort-", dir=staging) as scratch:
             files = export.write(replace(source, scratch=Path(scratch)), staging, prefix)

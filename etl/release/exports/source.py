@@ -96,7 +96,7 @@ def batch_rows(batch: pa.RecordBatch, columns: list[str]) -> Iterator[tuple]:
 
 
 def run_rows(run: Path, columns: list[str]) -> Iterator[tuple]:
-    with pa.memory_map(str(run)) as source:
+    with pa.OSFile(str(run)) as source:  # read batch by batch; a memory map would keep every page resident
         reader = pa.ipc.open_file(source)
         for index in range(reader.num_record_batches):
             yield from batch_rows(reader.get_batch(index), columns)
