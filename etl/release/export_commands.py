@@ -30,17 +30,18 @@ def export(
     fmt: Annotated[ExportFormat, typer.Option("--format", help="The layout to write.")],
     out: Annotated[Path, typer.Option("--out", help="Directory to write the export into (must not exist).")],
     prefix: Annotated[str | None, typer.Option("--prefix", help="File-name prefix, for chemblqa (ChEMBL_QA).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out once the new export is complete.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out once the new one is complete.")] = False,
 ) -> None:
     """Rewrite a release in a layout that training code reads (published UniProtQA, OpenBioMed PQA/MQA, ChEMBL-QA)."""
     from etl.release.exports import ExportError, run_export
+    from etl.release.exports.source import NotAReleaseError
     from etl.release.writer import OutputPathError, ReleaseExistsError
 
     try:
         result = run_export(release, fmt.value, out, prefix=prefix, force=force)
     except ReleaseExistsError as exc:
         raise _fail(f"{exc} (use --force to replace it)") from None
-    except OutputPathError as exc:
+    except (OutputPathError, NotAReleaseError) as exc:
         raise _fail(exc, code=2) from None
     except ExportError as exc:
         raise _fail(exc) from None
@@ -56,14 +57,20 @@ def export(
 def publish(
     release: Annotated[Path, typer.Argument(help="A release directory (manifest.json, data/).")],
     repo: Annotated[str, typer.Option("--repo", help="The dataset repository, ORG/NAME (created if missing).")],
-    revision: Annotated[str, typer.Option("--revision", help="Branch to commit to (created from main if missing).")] = "main",
+    revision: Annotated[str, typer.Option("--revision", help="Branch to commit to (made from main if missing).")] = "main",
     tag: Annotated[str | None, typer.Option("--tag", help="Tag the commit, e.g. with the release's version.")] = None,
-    private: Annotated[bool, typer.Option("--private", help="Create the repository private (an existing one keeps its visibility).")] = False,
+    private: Annotated[bool, typer.Option(
+        "--private", help="Create the repository private (an existing one keeps its visibility).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be uploaded; send nothing.")] = False,
-    attempts: Annotated[int, typer.Option("--attempts", min=1, help="Tries per Hub call on 5xx, 429 or a dropped connection.")] = 4,
-    backoff: Annotated[float, typer.Option("--backoff", min=0.0, help="First wait between tries, doubled each time (s).")] = 1.0,
+    attempts: Annotated[int, typer.Option(
+        "--attempts", min=1, help="Tries per Hub call on 5xx, 408/429 or a dropped connection.")] = 4,
+    backoff: Annotated[float, typer.Option(
+        "--backoff", min=0.0, help="First wait between tries in seconds, doubled each time.")] = 1.0,
 ) -> None:
-    """Publish a release to the Hugging Face Hub: one commit on --revision, then --tag on it. Token: HF_TOKEN or the login."""
+    """Publish a release to the Hugging Face Hub: one commit on --revision, then --tag on it.
+
+    The token comes from HF_TOKEN or the Hugging Face login; HF_ENDPOINT names another Hub."""
+    from etl.release.exports.source import NotAReleaseError
     from etl.release.publish import PublishError, describe_token_source, plan_publish, resolve_token
     from etl.release.publish import publish as publish_plan
 
@@ -76,6 +83,8 @@ def publish(
         if not token:
             raise PublishError("no Hugging Face token: set HF_TOKEN or log in with `hf auth login`")
         result = publish_plan(plan, token, attempts=attempts, backoff_s=backoff)
+    except NotAReleaseError as exc:
+        raise _fail(exc, code=2) from None
     except PublishError as exc:
         raise _fail(exc) from None
     table = Table(title=f"{plan.dataset} {plan.version} → {plan.repo_id}@{plan.revision}", show_header=False)

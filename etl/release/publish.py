@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from etl.fileio import CHUNK_BYTES
-from etl.release.exports.source import ExportError, read_manifest
+from etl.release.exports.source import read_manifest
 
 REPO_TYPE = "dataset"
 KEPT_REMOTE = frozenset({".gitattributes"})  # the Hub's own file in every repo: never deleted
@@ -119,10 +119,7 @@ def plan_publish(release: Path, repo_id: str, revision: str = "main", tag: str |
                  private: bool = False) -> PublishPlan:
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise PublishError(f"--repo {repo_id!r} must be ORG/NAME")
-    try:
-        manifest = read_manifest(release)
-    except ExportError as exc:
-        raise PublishError(str(exc)) from None
+    manifest = read_manifest(release)
     return PublishPlan(Path(release), repo_id, revision, tag, private, str(manifest.get("dataset", "")),
                        str(manifest.get("version", "")), str(manifest.get("content_sha256", "")),
                        release_files(Path(release), manifest))

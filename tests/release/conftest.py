@@ -32,7 +32,6 @@ only_loopback = _sources_conftest().only_loopback  # autouse: fail any connectio
 from hub_emulator import TOKEN, HubServer  # noqa: E402
 
 
-
 @pytest.fixture
 def hub() -> Iterator[HubServer]:
     server = HubServer()

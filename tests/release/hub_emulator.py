@@ -65,7 +65,8 @@ class Repo:
         return self.commits.get(oid)
 
     def add_commit(self, branch: str, parent: str | None, files: dict[str, bytes], title: str, description: str) -> Commit:
-        digest = hashlib.sha1(json.dumps([parent, title, len(self.commits), sorted((p, git_blob_oid(c)) for p, c in files.items())]).encode())
+        contents = sorted((path, git_blob_oid(content)) for path, content in files.items())
+        digest = hashlib.sha1(json.dumps([parent, title, len(self.commits), contents]).encode())
         commit = Commit(digest.hexdigest(), parent, files, title, description)
         self.commits[commit.oid] = commit
         self.branches[branch] = commit.oid
@@ -152,7 +153,8 @@ class HubServer(ThreadingHTTPServer):
                 return ok({"id": repo.repo_id, "sha": commit.oid, "private": repo.private,
                            "siblings": [{"rfilename": p} for p in sorted(commit.files)]})
             if action == "tree":
-                return ok([{"type": "file", "path": p, "size": len(c), "oid": git_blob_oid(c)} for p, c in sorted(commit.files.items())])
+                return ok([{"type": "file", "path": p, "size": len(c), "oid": git_blob_oid(c)}
+                           for p, c in sorted(commit.files.items())])
             if action == "preupload":
                 return ok(self._preupload(commit, json.loads(body)))
             if action == "commit":
@@ -224,8 +226,8 @@ class HubServer(ThreadingHTTPServer):
             else:
                 return error(400, f"this emulator takes regular files only, not {key}")
         commit = repo.add_commit(branch, head.oid, files, header["summary"], header.get("description", ""))
-        return ok({"success": True, "commitOid": commit.oid, "commitUrl": f"{self.url}/datasets/{repo.repo_id}/commit/{commit.oid}",
-                   "hookOutput": ""})
+        commit_url = f"{self.url}/datasets/{repo.repo_id}/commit/{commit.oid}"  # the client parses this shape
+        return ok({"success": True, "commitOid": commit.oid, "commitUrl": commit_url, "hookOutput": ""})
 
     @staticmethod
     def _create_tag(repo: Repo, commit: Commit, payload: dict) -> Reply:

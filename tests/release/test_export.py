@@ -219,7 +219,7 @@ def test_usage_errors_are_one_line(small_releases, tmp_path):
     prefix = export(small_releases["protein"], "uniprotqa-hf", tmp_path / "a", "--prefix", "X")
     assert prefix.exit_code == 1 and "--prefix names the files of chemblqa only" in prefix.output
     not_a_release = export(tmp_path, "uniprotqa-hf", tmp_path / "b")
-    assert not_a_release.exit_code == 1 and "is not a release directory (no manifest.json)" in not_a_release.output
+    assert not_a_release.exit_code == 2 and "is not a release directory (no manifest.json)" in not_a_release.output
     exported(small_releases["protein"], "uniprotqa-hf", tmp_path / "c")
     assert (exported(small_releases["protein"], "uniprotqa-hf", tmp_path / "new" / "dirs") / "train.json").is_file()
     (tmp_path / "file").write_text("")

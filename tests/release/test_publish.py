@@ -20,9 +20,9 @@ REPO = "lifeqa-org/uniprotqa"
 
 
 def rows(version: int) -> list[dict]:
-    return [{"accession": f"P{i:05d}", "sequence": "MKV" * (i + 1), "field": "function", "split": ("train", "validation", "test")[i % 3],
-             "question": "What is the function of this protein?", "answer": f"Binds zinc (version {version}, {i})."}
-            for i in range(9)]
+    return [{"accession": f"P{i:05d}", "sequence": "MKV" * (i + 1), "field": "function",
+             "split": ("train", "validation", "test")[i % 3], "question": "What is the function of this protein?",
+             "answer": f"Binds zinc (version {version}, {i})."} for i in range(9)]
 
 
 @pytest.fixture
@@ -64,7 +64,8 @@ def test_publish_makes_one_commit_then_the_tag(hub_env, release, tmp_path, caplo
     commit_hit = next(h for h in hub_env.hits if "/commit/" in h.url)
     assert header(commit_hit, "content-type") == "application/x-ndjson"
     # huggingface_hub's own agent-registry GET (at its import-time endpoint) carries no token; the rest carry it ...
-    assert all(header(h, "authorization") == f"Bearer {TOKEN}" for h in hub_env.hits if "/agent-harnesses" not in h.url)
+    assert all(header(h, "authorization") == f"Bearer {TOKEN}"
+               for h in hub_env.hits if "/agent-harnesses" not in h.url)
     assert_token_nowhere(result.output, caplog.text, tmp_path, hub_env)  # ... and went nowhere else
     assert "published" in result.output and head in result.output
 
@@ -179,6 +180,11 @@ def test_another_branch_starts_from_main_in_a_private_repo(hub_env, release):
     assert repo.private and set(repo.branches) == {"main", "staging"}
     assert hub_env.files(REPO, "main") == {".gitattributes": GITATTRIBUTES}
     assert repo.commits[repo.branches["staging"]].parent == repo.branches["main"]
+
+
+def test_a_directory_that_is_no_release_is_refused(hub_env, tmp_path):
+    result = publish(tmp_path, "--dry-run")
+    assert result.exit_code == 2 and "is not a release directory (no manifest.json)" in result.output
 
 
 def test_a_release_that_does_not_match_its_manifest_is_refused(hub_env, release):

@@ -32,10 +32,14 @@ class ExportError(RuntimeError):
     """The release cannot be exported as asked: one line for the command to print."""
 
 
+class NotAReleaseError(ExportError):
+    """The directory holds no manifest.json (exit 2, as for `lifeqa leakage` and `validate`)."""
+
+
 def read_manifest(release: Path) -> dict:
     path = Path(release) / "manifest.json"
     if not path.is_file():
-        raise ExportError(f"{release} is not a release directory (no manifest.json)")
+        raise NotAReleaseError(f"{release} is not a release directory (no manifest.json)")
     return json.loads(path.read_text())
 
 
