@@ -33,6 +33,7 @@ from etl.release.exports.source import read_manifest
 REPO_TYPE = "dataset"
 KEPT_REMOTE = frozenset({".gitattributes"})  # the Hub's own file in every repo: never deleted
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+PARENT_MOVED_STATUS = frozenset({409, 412})  # what the Hub answers a parent_commit that is no longer the head
 MAX_BACKOFF_S = 30.0
 
 T = TypeVar("T")
@@ -246,15 +247,21 @@ class Hub:
     def commit(self, head: str, todo: Changes) -> str:
         """Commit `todo` on top of `head`; returns the commit that holds the release."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+        from huggingface_hub.errors import HfHubHTTPError
 
         plan = self.plan
 
         def create_commit() -> str:
             operations = ([CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(f.local)) for f in todo.upload]
                           + [CommitOperationDelete(path_in_repo=path) for path in todo.delete])
-            return self.api.create_commit(plan.repo_id, operations, commit_message=plan.message,
-                                          commit_description=plan.description, repo_type=REPO_TYPE,
-                                          revision=plan.revision, parent_commit=head).oid
+            try:
+                return self.api.create_commit(plan.repo_id, operations, commit_message=plan.message,
+                                              commit_description=plan.description, repo_type=REPO_TYPE,
+                                              revision=plan.revision, parent_commit=head).oid
+            except HfHubHTTPError as exc:
+                if exc.response is not None and exc.response.status_code in PARENT_MOVED_STATUS:
+                    raise PublishError(self.moved(head, "another commit")) from None
+                raise
 
         return self.retrying(create_commit, f"committing to {plan.repo_id}@{plan.revision}",
                              recovered=lambda: self.landed(head))
@@ -266,9 +273,12 @@ class Hub:
         if current == planned_on:
             return None
         if self.changes_at(current):
-            raise PublishError(f"branch {self.plan.revision} of {self.plan.repo_id} moved from {planned_on[:12]} to "
-                               f"{current[:12]} while publishing; nothing was overwritten, rerun to publish on top")
+            raise PublishError(self.moved(planned_on, current[:12]))
         return current
+
+    def moved(self, planned_on: str, to: str) -> str:
+        return (f"branch {self.plan.revision} of {self.plan.repo_id} moved from {planned_on[:12]} to {to} while "
+                "publishing; nothing was overwritten (rerun to publish on top of it)")
 
     def tag(self, commit: str) -> None:
         """Tag `commit`; a tag that a lost reply already created must be on that commit."""

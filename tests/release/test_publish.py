@@ -122,7 +122,8 @@ def test_a_branch_that_moved_is_an_error_not_an_overwrite(hub_env, release):
 
     hub_env.interleave("/preupload/", someone_else_commits)
     result = publish(release, "--tag", "2026.2")
-    assert result.exit_code == 1 and "412" in result.output
+    assert result.exit_code == 1
+    assert f"branch main of {REPO} moved from" in result.output and "nothing was overwritten" in result.output
     repo = hub_env.repos[REPO]
     assert repo.branches["main"] == theirs["commit"] and repo.tags == {}
 
