@@ -10,6 +10,7 @@ OUT ?= out
 system-deps:
 	@command -v java >/dev/null 2>&1 || { echo "error: Java (17+) is required by PySpark and was not found on PATH. Install it, e.g. apt-get install -y openjdk-17-jre-headless" >&2; exit 1; }
 	@command -v mmseqs >/dev/null 2>&1 || { echo "installing MMseqs2 (apt-get install mmseqs2)"; apt-get update -qq && apt-get install -y -qq mmseqs2; }
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Chromium for the Data Docs browser test (apt-get install chromium)"; apt-get update -qq && apt-get install -y -qq chromium; }
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

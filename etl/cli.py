@@ -7,6 +7,7 @@ import typer
 from etl.datasets import datasets
 from etl.embed.commands import embed
 from etl.pipeline.build_command import build_command
+from etl.quality.commands import validate
 from etl.release.commands import leakage
 from etl.release.export_commands import export, publish
 from etl.sources.commands import pull_app
@@ -24,6 +25,7 @@ for name, dataset in datasets().items():
 app.add_typer(pull_app, name="pull")
 app.command()(embed)
 app.command()(leakage)
+app.command()(validate)
 app.command()(export)
 app.command()(publish)
 

@@ -130,6 +130,10 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
                 "files": {str(p.relative_to(staging)): file_sha256(p) for p in data_files + reject_files},
                 "content_sha256": rows_sha256(data_files, staging),
             }
+            report("validating the release")
+            from etl.quality.gate import quality_gate  # Great Expectations loads only when a build gets here
+
+            manifest["quality"] = quality_gate(staging, manifest)
             report("measuring leakage")
             manifest["leakage"] = leakage_report(staging, dataset, config.split)
             write_json(staging / "manifest.json", manifest)

@@ -105,6 +105,24 @@ the same run (`lifeqa leakage DIR` prints it again).
 {leakage_table(leakage)}"""
 
 
+def quality_section(manifest: dict) -> str:
+    """The validation's summary (etl/quality/) as a table and the link to its Data Docs; a release
+    built before lifeqa validated releases has none."""
+    quality = manifest.get("quality")
+    if not quality:
+        return "Not validated when built; `lifeqa validate DIR` validates it now."
+    rows = "\n".join(f"| {s['suite']} | {s['table']} | {s['expectations']} | "
+                     f"{', '.join(s['failed_errors']) or 'none'} | {', '.join(s['failed_warnings']) or 'none'} |"
+                     for s in quality["suites"])
+    return f"""Every expectation of error severity passed before this release was written (Great Expectations
+{quality['great_expectations_version']}; `lifeqa validate DIR` runs the suites again). Data Docs:
+[{quality['data_docs']}]({quality['data_docs']}); results: `{quality['results']}`.
+
+| suite | table | expectations | failed (error) | failed (warn) |
+| --- | --- | --- | --- | --- |
+{rows}"""
+
+
 def render_card(info: CardInfo, manifest: dict) -> str:
     counts = manifest["counts"]
     rows = "\n".join(f"| {split} | {counts['rows_by_split'].get(split, 0)} |" for split in SPLITS)
@@ -138,6 +156,10 @@ content sha256 `{manifest['content_sha256'][:16]}…`. `manifest.json` names eve
 | reason | records |
 | --- | --- |
 {rejected}
+
+## Quality
+
+{quality_section(manifest)}
 
 ## Source and licence
 
