@@ -14,13 +14,18 @@ Methods:
   in its working directory, so it runs in a directory of its own; the denominator
   is passed explicitly (notes/splits.md §1). If it gives up (its removal emptied a
   split), it runs again with `--no-moving`, its README's remedy, and both rows show.
-- lifeqa: `etl.similarity.mmseqs.homology_pairs` (identity >= T over >= 80% of both
-  sequences) then `etl.similarity.partition.partition` (80/10/10).
+- lifeqa: `etl.split.split_by_homology`, what a build runs (identity >= T over >= 80% of
+  both sequences; a fast all-against-all search, a partition, then a sensitive search
+  between splits until none finds a pair across them: etl/similarity/verified.py), 80/10/10.
 
 Leakage, the same measurement for both: every sequence aligned with every other by
 MMseqs2 `align` directly (no k-mer prefilter, so it misses nothing either method's
 search could miss), then the pairs whose two kept sequences landed in different
-splits, counted under each method's own definition of "homologous":
+splits, counted under each method's own definition of "homologous". Above
+--all-pairs-up-to sequences only the pairs that some method put in different splits are
+aligned (each once, the smaller id as query): the same count of leaks, without the N^2
+pairs inside splits. GraphPart aligns all N^2 pairs itself; --graphpart-up-to skips it
+above a size where that would take hours on the machine at hand.
 - lifeqa's: identity over the alignment >= T and coverage >= 80% of both sequences;
 - GraphPart's: identical residues over the shorter sequence > T, any coverage.
 """
@@ -39,8 +44,8 @@ import time
 from pathlib import Path
 
 from etl.parse.uniprot import parse_entries
-from etl.similarity.mmseqs import homology_pairs, write_fasta
-from etl.similarity.partition import partition
+from etl.similarity.mmseqs import write_fasta
+from etl.split import SplitPolicy, split_by_homology
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "uniprot" / "uniprotkb_sample.dat"
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
@@ -109,27 +114,34 @@ def run_graphpart(fasta: Path, threshold: float, work: Path, *options: str) -> d
         return {row["AC"]: GRAPHPART_SPLITS[int(float(row["cluster"]))] for row in csv.DictReader(table)}
 
 
-def run_lifeqa(fasta: Path, ids: list[str], threshold: float, threads: int) -> dict[str, str]:
-    pairs = list(homology_pairs(fasta, min_identity=threshold, min_coverage=COVERAGE, threads=threads))
-    print(f"    lifeqa: {len(pairs)} homology pairs")
-    return partition(dict.fromkeys(ids, 1), pairs).assignment
+def run_lifeqa(fasta: Path, ids: list[str], threshold: float) -> dict[str, str]:
+    policy = SplitPolicy(strategy="homology", min_identity=threshold, min_coverage=COVERAGE)
+    result = split_by_homology(dict.fromkeys(ids, 1), fasta, (), policy)
+    print(f"    lifeqa: {result.report['search']}", flush=True)
+    return result.assignment
 
 
 # ---------------------------------------------------------------- the measurement
 
 
-def all_against_all(fasta: Path, work: Path, min_identity_shorter: float, threads: int) -> list[dict]:
-    """Every pair with identity over the shorter sequence >= the floor, aligned without prefilter."""
+def all_against_all(fasta: Path, work: Path, min_identity_shorter: float, threads: int,
+                    only_across: list[dict[str, str]] | None = None) -> list[dict]:
+    """Every pair with identity over the shorter sequence >= the floor, aligned without prefilter.
+    With `only_across` (assignments), only the pairs some assignment puts in two splits."""
     def mmseqs(*args: str) -> None:
         subprocess.run(["mmseqs", *args, "-v", "1"], cwd=work, check=True)
 
     mmseqs("createdb", str(fasta), "db")
-    # The MMseqs2 user guide's fake prefilter: the database's own index, read as a
-    # prefilter result, hands every target to every query.
-    index = (work / "db.index").read_text()
-    shutil.copy(work / "db.index", work / "pref")
-    (work / "pref.index").write_text("".join(f"{line.split()[0]}\t0\t{len(index)}\n" for line in index.splitlines()))
-    (work / "pref.dbtype").write_bytes(bytes([7, 0, 0, 0]))
+    if only_across is None:
+        # The MMseqs2 user guide's fake prefilter: the database's own index, read as a
+        # prefilter result, hands every target to every query.
+        index = (work / "db.index").read_text()
+        shutil.copy(work / "db.index", work / "pref")
+        (work / "pref.index").write_text("".join(f"{line.split()[0]}\t0\t{len(index)}\n"
+                                                 for line in index.splitlines()))
+        (work / "pref.dbtype").write_bytes(bytes([7, 0, 0, 0]))
+    else:
+        write_cross_split_prefilter(work, only_across)
     # -a keeps the backtrace, without which MMseqs2 14 reports nident as 0.
     mmseqs("align", "db", "db", "pref", "aln", "-a", "--alignment-mode", "3", "-e", "inf", "--seq-id-mode", "1",
            "--min-seq-id", str(min_identity_shorter), "--threads", str(threads))
@@ -146,6 +158,24 @@ def all_against_all(fasta: Path, work: Path, min_identity_shorter: float, thread
                              "target_coverage": (tend - tstart + 1) / tlen,
                              "identity_shorter": nident / min(qlen, tlen)})
     return hits
+
+
+def write_cross_split_prefilter(work: Path, assignments: list[dict[str, str]]) -> None:
+    """A prefilter result (MMseqs2 DB of type 7: per query, lines `target\\tscore\\tdiagonal`, then
+    a NUL) listing for each query the later-id targets that some assignment puts in another
+    split (a sequence one method dropped counts as in no split, so its pairs are not leaks)."""
+    key_of = {line.split("\t")[1]: int(line.split("\t")[0]) for line in (work / "db.lookup").read_text().splitlines()}
+    members = [{split: {e for e, s in a.items() if s == split} for split in set(a.values())} for a in assignments]
+    offset = 0
+    with open(work / "pref", "wb") as data, open(work / "pref.index", "w") as index:
+        for query in sorted(key_of, key=key_of.get):
+            across = set().union(*(set(a) - m[a[query]] for a, m in zip(assignments, members) if query in a))
+            targets = sorted((key_of[t] for t in across if t > query))
+            block = "".join(f"{t}\t0\t0\n" for t in targets).encode() + b"\0"
+            data.write(block)
+            index.write(f"{key_of[query]}\t{offset}\t{len(block)}\n")
+            offset += len(block)
+    (work / "pref.dbtype").write_bytes(bytes([7, 0, 0, 0]))
 
 
 def homologous_by_lifeqa(hit: dict, threshold: float) -> bool:
@@ -188,7 +218,8 @@ def timed(function, *args):
     return result, time.perf_counter() - started
 
 
-def benchmark(size: int, real: dict[str, str], threshold: float, threads: int, seed: int) -> list[dict]:
+def benchmark(size: int, real: dict[str, str], threshold: float, threads: int, seed: int, graphpart_up_to: int,
+              all_pairs_up_to: int) -> list[dict]:
     records = benchmark_sequences(real, size, seed)
     ids = [seq_id for seq_id, _ in records]
     print(f"{size} sequences ({min(size, len(real))} real, {size - min(size, len(real))} synthetic)", flush=True)
@@ -200,28 +231,37 @@ def benchmark(size: int, real: dict[str, str], threshold: float, threads: int, s
         graphpart_dir.mkdir()
         measure_dir.mkdir()
         results = {}
-        default_run, seconds = timed(run_graphpart, fasta, threshold, graphpart_dir)
-        if default_run is None:
-            # GraphPart's README FAQ: moving sequences between partitions can empty
-            # one; --no-moving is its remedy.
-            print("    GraphPart (default) gave up: its removal emptied a split; rerun with --no-moving", flush=True)
-            results["GraphPart mmseqs2 (default: failed)"] = ({}, seconds)
-            shutil.rmtree(graphpart_dir)
-            graphpart_dir.mkdir()
-            results["GraphPart mmseqs2 --no-moving"] = timed(run_graphpart, fasta, threshold, graphpart_dir,
-                                                             "--no-moving")
+        if size <= graphpart_up_to:
+            results.update(graphpart_results(fasta, threshold, graphpart_dir))
         else:
-            results["GraphPart mmseqs2"] = (default_run, seconds)
-        results["lifeqa homology_pairs + partition"] = timed(run_lifeqa, fasta, ids, threshold, threads)
+            print(f"    GraphPart skipped above --graphpart-up-to {graphpart_up_to}", flush=True)
+        results["lifeqa split_by_homology"] = timed(run_lifeqa, fasta, ids, threshold)
         # identity over the shorter sequence >= T*COVERAGE holds for every pair either definition counts
-        hits, measure_seconds = timed(all_against_all, fasta, measure_dir, threshold * COVERAGE, threads)
-    print(f"    measurement: {len({h['pair'] for h in hits})} aligned pairs in {measure_seconds:.0f} s", flush=True)
+        only_across = None if size <= all_pairs_up_to else [a for a, _ in results.values()]
+        hits, measure_seconds = timed(all_against_all, fasta, measure_dir, threshold * COVERAGE, threads, only_across)
+    scope = "all pairs" if only_across is None else "cross-split pairs only"
+    print(f"    measurement ({scope}): {len({h['pair'] for h in hits})} aligned pairs kept in {measure_seconds:.0f} s",
+          flush=True)
     return [{"size": size, "method": method, "seconds": seconds, "kept": len(assignment),
              **leakage(assignment, hits, threshold),
-             "pairs_lifeqa": len({h["pair"] for h in hits if homologous_by_lifeqa(h, threshold)}),
-             "pairs_graphpart": len({h["pair"] for h in hits if homologous_by_graphpart(h, threshold)}),
+             "pairs_lifeqa": (len({h["pair"] for h in hits if homologous_by_lifeqa(h, threshold)})
+                              if only_across is None else None),
+             "pairs_graphpart": (len({h["pair"] for h in hits if homologous_by_graphpart(h, threshold)})
+                                 if only_across is None else None),
              "shares": shares(assignment)}
             for method, (assignment, seconds) in results.items()]
+
+
+def graphpart_results(fasta: Path, threshold: float, work: Path) -> dict[str, tuple[dict, float]]:
+    default_run, seconds = timed(run_graphpart, fasta, threshold, work)
+    if default_run is not None:
+        return {"GraphPart mmseqs2": (default_run, seconds)}
+    # GraphPart's README FAQ: moving sequences between partitions can empty one; --no-moving is its remedy.
+    print("    GraphPart (default) gave up: its removal emptied a split; rerun with --no-moving", flush=True)
+    shutil.rmtree(work)
+    work.mkdir()
+    return {"GraphPart mmseqs2 (default: failed)": ({}, seconds),
+            "GraphPart mmseqs2 --no-moving": timed(run_graphpart, fasta, threshold, work, "--no-moving")}
 
 
 def main() -> None:
@@ -231,11 +271,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads for lifeqa's and the measuring search")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="UniProt flat file of real sequences")
+    parser.add_argument("--graphpart-up-to", type=int, default=10**9, help="run GraphPart only up to this size")
+    parser.add_argument("--all-pairs-up-to", type=int, default=10**9,
+                        help="above this size, measure only the pairs some method put in two splits")
     args = parser.parse_args()
 
     real = real_sequences(args.data)
     rows = [row for size in map(int, args.sizes.split(","))
-            for row in benchmark(size, real, args.threshold, args.threads, args.seed)]
+            for row in benchmark(size, real, args.threshold, args.threads, args.seed, args.graphpart_up_to,
+                                 args.all_pairs_up_to)]
     t = args.threshold
     print(f"\n| sequences | method | wall s | kept | cross-split pairs, lifeqa's definition (id >= {t}, cov >= "
           f"{COVERAGE} both) | max cross-split id at cov >= {COVERAGE} | cross-split pairs, GraphPart's definition "
@@ -243,9 +287,11 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         kept = f"{r['kept']:,} ({100 * r['kept'] / r['size']:.1f}%)"
+        of_lifeqa = f" of {r['pairs_lifeqa']:,}" if r["pairs_lifeqa"] is not None else ""
+        of_graphpart = f" of {r['pairs_graphpart']:,}" if r["pairs_graphpart"] is not None else ""
         print(f"| {r['size']:,} | {r['method']} | {r['seconds']:.0f} | {kept}"
-              f" | {r['leaks_lifeqa']} of {r['pairs_lifeqa']:,} | {r['max_identity_covered']:.3f}"
-              f" | {r['leaks_graphpart']} of {r['pairs_graphpart']:,} | {r['max_identity_shorter']:.3f}"
+              f" | {r['leaks_lifeqa']}{of_lifeqa} | {r['max_identity_covered']:.3f}"
+              f" | {r['leaks_graphpart']}{of_graphpart} | {r['max_identity_shorter']:.3f}"
               f" | {r['shares']} |")
 
 if __name__ == "__main__":

@@ -214,12 +214,12 @@ def held_out_groups(rows: list[dict], policy: SplitPolicy, id_column: str) -> tu
 def split_by_homology(weights: dict[str, float], fasta_path, together, policy: SplitPolicy, pinned=None,
                       never_train=()):
     """Partition entities (`weights`: id -> weight; sequences in `fasta_path`, ids as FASTA names) so
-    that no MMseqs2 hit at `policy.min_identity` over `policy.min_coverage` crosses two splits.
+    that no MMseqs2 hit at `policy.min_identity` over `policy.min_coverage` crosses two splits
+    (etl.similarity.verified: a fast search, then a sensitive one between splits).
     `together`: groups of ids that must share a split; `pinned`: {id: split} of a previous release;
     `never_train`: ids whose component stays out of train. Returns etl.similarity.partition's result."""
-    from etl.similarity.mmseqs import homology_pairs
-    from etl.similarity.partition import partition
+    from etl.similarity.verified import verified_partition
 
-    pairs = homology_pairs(fasta_path, policy.min_identity, policy.min_coverage)
-    return partition(weights, pairs, together=together, ratios=policy.ratios, salt=policy.salt, pinned=pinned,
-                     never_train=never_train)
+    return verified_partition(fasta_path, weights, min_identity=policy.min_identity,
+                              min_coverage=policy.min_coverage, together=together, ratios=policy.ratios,
+                              salt=policy.salt, pinned=pinned, never_train=never_train)

@@ -8,6 +8,7 @@ thresholds, and asks that no pair it finds lands in two splits.
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from collections import defaultdict
@@ -199,3 +200,32 @@ def test_nearest_hits_finds_a_planted_copy_of_each_query(sample_sequences, tmp_p
         target, identity = hits[query]
         assert identity == 1.0
         assert sample_sequences.get(target, sample_sequences[query]) == sample_sequences[query]
+
+
+# ---------------------------------------------------------------- the verified partition
+
+
+@needs_mmseqs
+@pytest.mark.slow
+def test_pairs_the_fast_pass_misses_across_splits_are_found_by_the_verification(sample_sequences, tmp_path,
+                                                                                monkeypatch):
+    from etl.similarity import verified
+
+    rng = random.Random(7)
+    family = {f"{root}-mutant": "".join(rng.choice(AMINO_ACIDS.replace(r, "")) if rng.random() < 0.55 else r
+                                       for r in sample_sequences[root])
+              for root in sorted(sample_sequences)[::5]}
+    sequences = sample_sequences | family
+    write_fasta(sequences.items(), tmp_path / "all.fasta")
+    # At -s 1 the k-mer prefilter finds few ~45%-identity pairs: the verification must find the rest.
+    monkeypatch.setattr(verified, "FIRST_PASS_SENSITIVITY", 1.0)
+    result = verified.verified_partition(tmp_path / "all.fasta", dict.fromkeys(sequences, 1), min_identity=0.3,
+                                         min_coverage=0.8, threads=2)
+    search = result.report["search"]
+    assert search["edges_added_by_verification"] > 0 and search["verification_rounds"] >= 2
+    work = tmp_path / "exhaustive"
+    work.mkdir()
+    assignment = result.assignment
+    leaks = [(a, b) for a, b in exhaustive_pairs(tmp_path / "all.fasta", work, 0.3, 0.8)
+             if a in assignment and b in assignment and assignment[a] != assignment[b]]
+    assert leaks == [] and len(assignment) + len(result.removed) == len(sequences)
