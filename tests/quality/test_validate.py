@@ -88,6 +88,16 @@ def test_manifest_that_does_not_add_up_is_caught(uniprotqa_release, tmp_path):
     assert "counts_reconcile" in failed_rules(release)
 
 
+def test_warning_is_recorded_and_does_not_fail(uniprotqa_release, tmp_path):
+    """Split shares far from the ratios break a warn-level expectation: reported, not a failure."""
+    release = copy_release(uniprotqa_release, tmp_path)
+    edit_manifest(release, lambda m: m["config"]["split"].update(ratios={"train": 0.1, "validation": 0.1, "test": 0.8}))
+    validation = validate_release(release)
+    assert validation.passed
+    assert [f["rule"] for f in validation.failures("warn")] == ["split_proportions"]
+    assert validation.summary()["suites"][0]["failed_warnings"] == ["split_proportions"]
+
+
 def test_validate_command_exit_codes_and_names(uniprotqa_release, corrupted):
     runner = CliRunner()
     clean = runner.invoke(app, ["validate", str(uniprotqa_release)])
