@@ -10,6 +10,7 @@ from etl.pipeline.build_command import build_command
 from etl.quality.commands import validate
 from etl.release.commands import leakage
 from etl.release.export_commands import export, publish
+from etl.release.registry_commands import releases_app
 from etl.sources.commands import pull_app
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app.add_typer(build_app, name="build")
 for name, dataset in datasets().items():
     build_app.command(name)(build_command(dataset))
 app.add_typer(pull_app, name="pull")
+app.add_typer(releases_app, name="releases")
 app.command()(embed)
 app.command()(leakage)
 app.command()(validate)

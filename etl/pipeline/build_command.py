@@ -25,12 +25,17 @@ InputOption = Annotated[list[Path] | None, typer.Option(
     "Default: the sample bundled with lifeqa.")]
 OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Release directory to write. Default: out/<dataset>.")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Pipeline config YAML. Default: pipelines/<dataset>.yaml.")]
-VersionOption = Annotated[str | None, typer.Option("--version", help="Release version label. Default: today's UTC date, YYYY.MM.DD.")]
+VersionOption = Annotated[str | None, typer.Option("--version", help="Release version label. Default: today's UTC date, "
+    "YYYY.MM.DD; with --registry, CalVer YYYY.MM (this month) or YYYY.MM.N (its next rebuild).")]
+RegistryOption = Annotated[str | None, typer.Option(
+    "--registry", help="Add the release to this registry (a directory or a pyarrow filesystem URI) as "
+    "NAME/VERSION instead of writing --out; an existing version is refused.")]
 MasterOption = Annotated[str | None, typer.Option("--master", help="Spark master URL (overrides the config): local[*], spark://host:7077, yarn, k8s://...")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing release directory (only once the new one is complete).")]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show Spark's own logs.")]
-PreviousOption = Annotated[Path | None, typer.Option(
-    "--previous", help="A previous release of the same dataset (overrides split.previous): its entities keep "
+PreviousOption = Annotated[str | None, typer.Option(
+    "--previous", help="A previous release of the same dataset, a directory or NAME@VERSION / NAME@latest in "
+    "--registry (default: releases/) (overrides split.previous): its entities keep "
     "their splits; new ones join the split of their homologs (homology) or follow their key (hash, scaffold).")]
 SplitStrategy = Enum("SplitStrategy", {name: name for names in STRATEGIES_FOR.values() for name in names}, type=str)
 
@@ -71,9 +76,55 @@ def summary_tables(manifest: dict) -> list[Table]:
     return [stages, reasons, splits]
 
 
+def command_line(context: typer.Context) -> str:
+    """The running command as a shell line: its path and every option given, as the parser read them
+    (under a test runner sys.argv is the runner's, so the line is rebuilt from the parsed values)."""
+    import shlex
+
+    words = ["lifeqa", *context.command_path.split()[1:]]
+    for param in context.command.params:
+        value = context.params.get(param.name)
+        if value is None or value is False or value == [] or value == ():
+            continue
+        flag = max(param.opts, key=len)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            words += [flag] if item is True else [flag, str(getattr(item, "value", item))]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def release_target(dataset: Dataset, out: Path | None, version: str | None, force: bool, registry: str | None):
+    """(directory the build writes, version, Registry or None): --out, or the version's place in --registry."""
+    from etl.release.registry import Registry, RegistryError, next_version
+
+    if registry is None:
+        return out or Path("out") / dataset.name, version, None
+    if out is not None:
+        raise RegistryError("--out and --registry exclude each other: the registry places NAME/VERSION itself")
+    if force:
+        raise RegistryError("--force with --registry: a version is immutable; build a new version instead")
+    found = Registry(registry)
+    version = version or next_version(found.versions(dataset.name))
+    found.check_new(dataset.name, version)
+    return found.build_directory(dataset.name, version), version, found
+
+
+def previous_directory(previous: str | None, registry: str | None) -> str | None:
+    """--previous as a local directory: a path as given, or NAME@VERSION / NAME@latest resolved in the registry."""
+    from etl.release.registry import RegistryError, locate, parse_reference
+
+    if previous is None or parse_reference(previous) is None or Path(previous).exists():
+        return previous
+    local = locate(previous, registry).local_path()
+    if local is None:
+        raise RegistryError(f"--previous {previous}: splits pin to a release on the local filesystem; "
+                            "copy it out of the registry and pass its directory")
+    return str(local)
+
+
 def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | None, out: Path | None,
                       version: str | None, master: str | None, force: bool, verbose: bool,
-                      split_strategy: str | None = None, previous: Path | None = None) -> None:
+                      split_strategy: str | None = None, previous: str | None = None,
+                      registry: str | None = None, command: str = "") -> None:
     """Load the config, resolve inputs, run, print the summary; errors become one line and exit 1."""
     from etl.config import load_config
     from etl.pipeline.inputs import resolve_inputs
@@ -84,10 +135,10 @@ def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | 
     from etl.split import check_previous, check_split_tools
 
     started = time.monotonic()
-    out = out or Path("out") / dataset.name
     try:
         # Everything that can be checked is checked before Spark starts.
-        split_overrides = {"strategy": split_strategy, "previous": str(previous) if previous else None}
+        out, version, target_registry = release_target(dataset, out, version, force, registry)
+        split_overrides = {"strategy": split_strategy, "previous": previous_directory(previous, registry)}
         config = load_config(dataset.config_model, config_path, dataset.name,
                              overrides={"split": {k: v for k, v in split_overrides.items() if v is not None}})
         check_split_tools(config.split)
@@ -100,7 +151,10 @@ def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | 
                               {"spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions), **config.spark.conf})
             status.update(f"[bold]{dataset.name}[/]: parse, normalize, qa (Spark, {spark.sparkContext.master})")
             manifest = build_release(dataset, spark, resolved, config, out, version, force,
-                                     report=lambda step: status.update(f"[bold]{dataset.name}[/]: {step}"))
+                                     report=lambda step: status.update(f"[bold]{dataset.name}[/]: {step}"),
+                                     command=command)
+        if target_registry is not None:
+            target_registry.add(out, manifest)  # indexed only once the release is committed in place
     except OutputPathError as exc:
         raise fail(f"--out {exc}", code=2) from None
     except MissingToolError as exc:
@@ -115,7 +169,8 @@ def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | 
         console.print(f"[bold yellow]warning:[/] {origin}: the file's syntax breaks where its format cannot "
                       "resume; records after that point may be missing (reason unreadable_remainder in rejects)")
     elapsed = time.monotonic() - started
-    console.print(f"[green]wrote[/] {out} ({manifest['counts']['rows']} QA rows, "
+    where = f"{registry} as {dataset.name}@{version}" if target_registry is not None else str(out)
+    console.print(f"[green]wrote[/] {where} ({manifest['counts']['rows']} QA rows, "
                   f"{manifest['counts']['records_released']} records) in {elapsed:.1f}s; "
                   f"content sha256 {manifest['content_sha256'][:16]}…")
 
@@ -124,6 +179,7 @@ def build_command(dataset: Dataset):
     """The `lifeqa build NAME` command of `dataset`."""
 
     def command(
+        context: typer.Context,
         inputs: InputOption = None,
         out: OutOption = None,
         config: ConfigOption = None,
@@ -133,9 +189,11 @@ def build_command(dataset: Dataset):
         verbose: VerboseOption = False,
         split_strategy: SplitStrategyOption = None,
         previous: PreviousOption = None,
+        registry: RegistryOption = None,
     ) -> None:
         run_build_command(dataset, inputs or [], config, out, version, master, force, verbose,
-                          split_strategy.value if split_strategy else None, previous)
+                          split_strategy.value if split_strategy else None, previous, registry,
+                          command_line(context))
 
     command.__doc__ = dataset.help
     return command

@@ -79,9 +79,10 @@ def check_not_null(df, schema: TableSchema) -> None:
 
 
 def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: Path, version: str | None,
-                  force: bool, report: Callable[[str], None] = lambda step: None) -> dict:
+                  force: bool, report: Callable[[str], None] = lambda step: None, command: str = "") -> dict:
     """Build `dataset` from `inputs` into the release directory `out`; return its manifest.
-    `report` hears the name of each step as it starts (the CLI shows it)."""
+    `report` hears the name of each step as it starts (the CLI shows it); `command` is the
+    command line that asked for the build, recorded in the manifest and the card."""
     from pyspark import StorageLevel
 
     started = utc_now()
@@ -104,10 +105,11 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
             report("writing the release")
             data = write_split_data(gold.select(*gold_schema.names), staging, list(dataset.sort_keys), rows_by_split,
                                     config.release.rows_per_shard, gold_schema.arrow())
+            # Sorted on every column, so that equal rejects give equal rows in equal order (rejects_sha256).
             reject_files = write_sorted_parquet(
                 rejects.select(*rejects_schema.names), staging / "rejects", "rejects",
-                ["stage", "origin", "reason"], counts["records_rejected"], config.release.rows_per_shard,
-                rejects_schema.arrow())
+                ["stage", "origin", "reason", *[c for c in rejects_schema.names if c not in ("stage", "origin", "reason")]],
+                counts["records_rejected"], config.release.rows_per_shard, rejects_schema.arrow())
             data_files = [p for paths in data.values() for p in paths]
             manifest = {
                 "dataset": dataset.name,
@@ -115,6 +117,7 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
                 "created": utc_now(),
                 "build_started": started,
                 "lifeqa_version": __version__,
+                "command": command,
                 "spark": {"version": spark.version, "master": spark.sparkContext.master},
                 "config": config_document(config),
                 "config_sha256": config_hash(config),
@@ -129,6 +132,7 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
                 "incomplete_inputs": incomplete_inputs(rejects),
                 "files": {str(p.relative_to(staging)): file_sha256(p) for p in data_files + reject_files},
                 "content_sha256": rows_sha256(data_files, staging),
+                "rejects_sha256": rows_sha256(reject_files, staging),
             }
             report("validating the release")
             from etl.quality.gate import quality_gate  # Great Expectations loads only when a build gets here

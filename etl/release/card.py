@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 
 import yaml
@@ -27,12 +25,6 @@ class CardInfo:
                    summary=summary, attribution=attribution, tags=tags)
 
 
-def files_digest(manifest: dict, prefix: str) -> str:
-    """One sha256 over the manifest's checksums of the files under `prefix`."""
-    listed = sorted((path, sha) for path, sha in manifest["files"].items() if path.startswith(prefix))
-    return hashlib.sha256(json.dumps(listed).encode()).hexdigest()
-
-
 def front_matter(info: CardInfo, manifest: dict) -> dict:
     # `datasets` caches a local dataset under its directory name and config; the config's
     # description carries the content checksum, so a release rebuilt in place (or another
@@ -53,7 +45,7 @@ def front_matter(info: CardInfo, manifest: dict) -> dict:
             },
             {
                 "config_name": "rejects",
-                "description": f"{identity} rejects, sha256 {files_digest(manifest, 'rejects/')}",
+                "description": f"{identity} rejects, content sha256 {manifest['rejects_sha256']}",
                 "data_files": [{"split": "rejects", "path": "rejects/rejects-*.parquet"}],
             },
         ],
