@@ -10,7 +10,7 @@ from etl.pipeline.build_command import build_command
 from etl.quality.commands import validate
 from etl.release.commands import leakage
 from etl.release.export_commands import export, publish
-from etl.release.registry_commands import releases_app
+from etl.release.registry_commands import diff, releases_app
 from etl.sources.commands import pull_app
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.command()(leakage)
 app.command()(validate)
 app.command()(export)
 app.command()(publish)
+app.command()(diff)
 
 
 @app.command()
