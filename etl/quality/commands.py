@@ -40,10 +40,10 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on standard output.")] = False,
 ) -> None:
     """Run the release's Great Expectations suites; exit 0 when every error-level expectation passes."""
-    from etl.quality.validate import NotAReleaseError, load_suite, validate_release
+    from etl.quality.validate import NotAReleaseError, validate_release
 
     try:
-        validation = validate_release(release, suites=[load_suite(suite)] if suite else None)
+        validation = validate_release(release, suite_files=[suite] if suite else None)
     except NotAReleaseError as exc:
         console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(code=2) from None

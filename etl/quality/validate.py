@@ -309,10 +309,10 @@ class Validation:
                 "results": [r.to_json_dict() for r in self.results]}
 
 
-def validate_release(root: Path, manifest: dict | None = None, suites: list[gx.ExpectationSuite] | None = None,
+def validate_release(root: Path, manifest: dict | None = None, suite_files: list[Path] | None = None,
                      batch_rows: int = BATCH_ROWS) -> Validation:
-    """Validate the release at `root` with `suites` (default: the generated ones)."""
+    """Validate the release at `root` with the suites of `suite_files` (default: the generated ones)."""
     context = release_context(root, manifest)
-    dataset_rules(context.dataset)  # its derived columns, which a suite file may name too
-    suites = suites or generated_suites(context)
+    dataset_rules(context.dataset)  # its derived columns and expectation classes, which a suite file may name
+    suites = [load_suite(path) for path in suite_files] if suite_files else generated_suites(context)
     return Validation(suites, [run_suite(suite, context, batch_rows) for suite in suites])

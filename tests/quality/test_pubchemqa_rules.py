@@ -75,3 +75,27 @@ def test_scaffold_in_two_splits_is_caught(pubchemqa_release, corrupted):
         return frame
 
     assert "split_group_in_one_split" in failed_rules(corrupted(pubchemqa_release, "data", move_one_of_a_shared_group))
+
+
+def test_inputs_gone_is_a_warning(pubchemqa_release, tmp_path):
+    """A release moved away from its inputs still validates; the name rule's missing titles are a warning."""
+    from tests.quality.conftest import copy_release, edit_manifest
+
+    release = copy_release(pubchemqa_release, tmp_path)
+    edit_manifest(release, lambda m: [entry.update(path=str(tmp_path / "gone" / entry["path"].lstrip("/")))
+                                      for entry in m["inputs"]])
+    validation = validate_release(release)
+    assert validation.passed
+    assert [f["rule"] for f in validation.failures("warn")] == ["titles_readable"]
+
+
+def test_release_suite_files_validate_it_again(pubchemqa_release):
+    """The suite files a build writes (GX JSON, naming lifeqa's own expectation classes) load in a fresh
+    `lifeqa validate` process and pass."""
+    import subprocess
+    import sys
+
+    for suite in sorted((pubchemqa_release / "quality/expectations").glob("*.json")):
+        result = subprocess.run([sys.executable, "-m", "etl.cli", "validate", str(pubchemqa_release), "--suite",
+                                 str(suite)], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
