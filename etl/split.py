@@ -47,8 +47,23 @@ class SplitPolicy(BaseModel):
     generic_scaffold: bool = Field(False, description="scaffold: atoms and bonds made generic (all C, single)")
     previous: str | None = Field(None, description="a previous release of the dataset whose entities keep their "
                                                    "splits (homology: pinned in the partition)")
+    max_tanimoto: float | None = Field(None, gt=0, le=1, description="scaffold: molecules whose Morgan "
+                                       "fingerprints (radius 2, 1,024 bits) reach this Tanimoto similarity share "
+                                       "a split too, as GraphPart's molecule mode (every pair compared)")
     exclude: list[ExclusionList] = Field(default_factory=list, description="entities never in train, or not "
                                                                             "released at all (etl/exclusions.py)")
+
+    @model_validator(mode="after")
+    def tanimoto_refines_a_scaffold_split(self):
+        if self.max_tanimoto is not None and self.strategy != "scaffold":
+            raise ValueError(f"split.max_tanimoto refines a scaffold split, not a {self.strategy} split")
+        return self
+
+    @property
+    def partitioned(self) -> bool:
+        """Assigned by a partition of all entities at once (which pins a previous release's entities),
+        rather than entity by entity from a hash."""
+        return self.strategy == "homology" or self.max_tanimoto is not None
 
     @model_validator(mode="after")
     def ratios_are_a_partition(self):
@@ -91,15 +106,15 @@ def check_split_tools(policy: SplitPolicy) -> None:
 
 
 # The settings a hash or scaffold split is a function of: equal in two releases, every key keeps its split.
-KEYED_SPLIT_SETTINGS = ("strategy", "ratios", "group_by", "salt", "generic_scaffold")
+KEYED_SPLIT_SETTINGS = ("strategy", "ratios", "group_by", "salt", "generic_scaffold", "max_tanimoto")
 
 
 def check_previous(policy: SplitPolicy, dataset_name: str) -> None:
     """Raise unless `policy.previous` is a release of `dataset_name` that this split can keep.
 
-    A homology split pins the previous release's entities in its partition. A hash or
-    scaffold split is a function of each key and the settings, so it keeps the previous
-    splits exactly when the settings are the same: other settings are refused."""
+    A homology (or Tanimoto-refined scaffold) split pins the previous release's entities in
+    its partition. A hash or scaffold split is a function of each key and the settings, so it
+    keeps the previous splits exactly when the settings are the same: other settings are refused."""
     if policy.previous is None:
         return
     manifest = Path(policy.previous) / "manifest.json"
@@ -108,7 +123,7 @@ def check_previous(policy: SplitPolicy, dataset_name: str) -> None:
     previous = json.loads(manifest.read_text())
     if previous.get("dataset") != dataset_name:
         raise ValueError(f"previous release {policy.previous} is a {previous.get('dataset')} release, not {dataset_name}")
-    if policy.strategy == "homology":
+    if policy.partitioned:
         return
     theirs = SplitPolicy(**{k: v for k, v in previous["config"]["split"].items() if k != "previous"})
     differing = [k for k in KEYED_SPLIT_SETTINGS if getattr(theirs, k) != getattr(policy, k)]

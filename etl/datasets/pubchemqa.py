@@ -21,6 +21,9 @@ last one kept:
              once (duplicate_description)
   exclude    (when split.exclude has remove lists) descriptions of the molecules they name
              (by CID or InChIKey) -> rejects (excluded)
+  split      (when split.max_tanimoto is set) molecules partitioned so that no two splits share
+             a scaffold or a pair at that Tanimoto similarity; descriptions of the molecules
+             the partition had to leave out -> rejects (similarity_conflict)
   qa         structures and titles whose CID kept no description are rejected; what is
              left is released: the QA pairs and the structures and titles they use
 """
@@ -45,13 +48,16 @@ from etl.release.card import CardInfo
 from etl.schema import table
 from etl.exclusions import (check_exclusions, exclude_rows, exclusion_report, never_train_rows,
                             removed_per_list)
-from etl.split import (SplitPolicy, check_group_by, check_strategy, held_out_groups, keyed_group,
-                       split_by_key_hash)
+from etl.split import (SplitPolicy, check_group_by, check_strategy, group_key, held_out_groups, keyed_group,
+                       previous_splits, scaffold_group, split_by_key_hash)
 
 SOURCE = "pubchem"
+SIMILARITY_CONFLICT = "similarity_conflict"
 BRONZE, SILVER, GOLD = "pubchem_bronze", "pubchem_molecules", "pubchemqa_gold"
 # Exclusion lists name molecules by a gold column (split.exclude[].match) -> the silver column holding it.
 EXCLUSION_COLUMNS = {"cid": "cid", "inchikey": "molecule_inchikey"}
+# What a Tanimoto-refined scaffold split may group acyclic molecules by: keys of the structure alone.
+MOLECULE_GROUP_KEYS = ("inchikey_connectivity", "inchikey", "smiles")
 
 
 class PubChemQAConfig(DatasetConfig):
@@ -73,6 +79,9 @@ class PubChemQAConfig(DatasetConfig):
         # The QA step groups gold rows (GeneratePubChemQA).
         check_group_by(self.split, table(GOLD).names, GOLD)
         check_exclusions(self.split.exclude, list(EXCLUSION_COLUMNS), GOLD)
+        if self.split.max_tanimoto is not None and self.split.group_by not in MOLECULE_GROUP_KEYS:
+            raise ValueError(f"split.max_tanimoto partitions molecules, so split.group_by must be a key of the "
+                             f"molecule: one of {', '.join(MOLECULE_GROUP_KEYS)}")
 # When a CID's structure arrives more than once, the richest source wins: PubChem's own
 # records (isomeric SMILES and PubChem's InChIKey) before bulk CID-SMILES, then ChEBI-20.
 STRUCTURE_SOURCE_RANK = {"sdf": 0, "pug_rest_json": 0, "pug_rest_csv": 0, "pug_view_record": 0,
@@ -148,7 +157,8 @@ def gold_row(record: dict, question: str) -> dict:
 
 class GeneratePubChemQA(Step):
     """A released description -> its gold QA row with the split of its group (scaffold or key);
-    a group in `held_out` (it holds a never-train molecule) goes to validation or test."""
+    a group in `held_out` (it holds a never-train molecule) goes to validation or test. A
+    description carrying `_split` (its molecule's place in a Tanimoto partition) keeps it."""
 
     stage, source, output = "qa", SOURCE, GOLD
 
@@ -157,7 +167,8 @@ class GeneratePubChemQA(Step):
 
     def process(self, record: dict):
         row = gold_row(record, self.question)
-        yield row | {"split": split_by_key_hash(keyed_group(row, self.split), self.split, self.held_out)}
+        split = record.get("_split") or split_by_key_hash(keyed_group(row, self.split), self.split, self.held_out)
+        yield row | {"split": split}
 
 
 # ---------------------------------------------------------------- Spark stages
@@ -307,35 +318,112 @@ def exclude_stage(cleaned: StageResult, policy: SplitPolicy) -> StageResult:
     return stage
 
 
-def generate_qa(descriptions, config: PubChemQAConfig, removed: dict[str, int]):
-    """The gold rows, and the exclusion report when the config has lists: never-train molecules'
-    groups (scaffolds, keys) are found first, from the rows the lists name, and held out of train."""
+def similarity_split_stage(kept: StageResult, config: PubChemQAConfig):
+    """The molecules of the kept descriptions partitioned (scaffold groups together, Tanimoto edges
+    not crossing); descriptions of a molecule the partition left out -> rejects. Returns the stage
+    and the assignment (molecule_inchikey, _split) for the qa step."""
+    from pyspark.sql import functions as F
+
     policy = config.split
+    rows = accepted(kept.df, table(SILVER))
+    descriptions = rows.filter(is_kind("description"))
+    listed = never_train_rows(descriptions, policy.exclude, EXCLUSION_COLUMNS, ["cid", "molecule_inchikey"])
+    assignment, report = similarity_assignment(descriptions, policy, {row["molecule_inchikey"] for row in listed})
+    joined = rows.join(assignment, "molecule_inchikey", "left")
+    reason = F.when(is_kind("description") & F.col("_removed").isNotNull(), F.col("_removed"))
+    detail = F.lit(f"removed so that no molecule at Tanimoto >= {policy.max_tanimoto} (Morgan radius 2, 1,024 "
+                   "bits) or of the same scaffold has a neighbour in another split")
+    stage = finish_stage("split", reject_rows_where(joined, table(SILVER).names, reason, detail, F.col("cid")),
+                         records_in=kept.records_out)
+    stage.details = {"similarity": report}
+    if policy.exclude:
+        stage.details["never_train_matched"] = never_train_matched(listed, report)
+    return stage, assignment.filter(F.col("_split").isNotNull()).select("molecule_inchikey", "_split")
+
+
+def similarity_assignment(descriptions, policy: SplitPolicy, never_train: set[str]):
+    """(molecule_inchikey, _split, _removed) per described molecule, and the partition's report.
+    The molecules (one row each, not the descriptions) are compared on the driver: every pair."""
+    from collections import defaultdict
+
+    from pyspark.sql import functions as F
+
+    from etl.pipeline.dataset import content_key
+    from etl.similarity.fingerprints import similar_pairs
+    from etl.similarity.partition import HOMOLOGY_CONFLICT, partition
+
+    molecules = (descriptions.groupBy("molecule_inchikey")
+                 .agg(F.min("molecule_smiles").alias("smiles"), F.count("*").alias("weight")))
+    items = sorted((row["molecule_inchikey"], row["smiles"], row["weight"]) for row in molecules.toLocalIterator())
+    ids, smiles = [i for i, _, _ in items], [s for _, s, _ in items]
+    scaffolds = defaultdict(list)
+    for inchikey, text in zip(ids, smiles):
+        fallback = group_key({"inchikey": inchikey, "smiles": text}, policy.group_by)
+        scaffolds[scaffold_group(text, fallback, policy)].append(inchikey)
+    pinned = None
+    if policy.previous:
+        before = previous_splits(policy, DATASET.entity)
+        pinned = {i: before[content_key(s)] for i, s in zip(ids, smiles) if content_key(s) in before}
+    result = partition({i: float(w) for i, _, w in items}, similar_pairs(ids, smiles, policy.max_tanimoto),
+                       together=scaffolds.values(), ratios=policy.ratios, salt=policy.salt, pinned=pinned,
+                       never_train=never_train)
+    rows = [(key, split, None) for key, split in result.assignment.items()]
+    rows += [(key, None, SIMILARITY_CONFLICT if reason == HOMOLOGY_CONFLICT else reason)
+             for key, reason in result.removed.items()]
+    schema = "molecule_inchikey string, _split string, _removed string"
+    return descriptions.sparkSession.createDataFrame(rows, schema), result.report
+
+
+def never_train_matched(listed: list[dict], report: dict) -> dict[str, dict]:
+    """Per never-train list: the molecules it matched (the partition keeps their groups out of train)."""
+    matched: dict[str, set] = {}
+    for row in listed:
+        for name in row["_lists"].split(", "):
+            matched.setdefault(name, set()).add(row["cid"])
+    return {name: {"matched": len(cids), "molecules_in_train": report["never_train"]["in_train"]}
+            for name, cids in matched.items()}
+
+
+def generate_qa(descriptions, config: PubChemQAConfig, assignment=None):
+    """The gold rows, and what the never-train lists did. With a Tanimoto partition, each description
+    takes its molecule's split; otherwise never-train molecules' groups (scaffolds, keys) are
+    found first, from the rows the lists name, and held out of train."""
+    policy = config.split
+    if assignment is not None:
+        gold = apply_step(descriptions.join(assignment, "molecule_inchikey", "left"), GeneratePubChemQA(config))
+        return accepted(gold, table(GOLD)), None
     silver_columns = sorted({"cid", "molecule_smiles", "molecule_inchikey", *table(GOLD).names} & set(descriptions.columns))
     listed = [gold_row(row, config.question) | {"_lists": row["_lists"]}
               for row in never_train_rows(descriptions, policy.exclude, EXCLUSION_COLUMNS, silver_columns)]
     held_out, held_out_report = held_out_groups(listed, policy, "cid")
     gold = accepted(apply_step(descriptions, GeneratePubChemQA(config, held_out)), table(GOLD))
-    report = exclusion_report(policy.exclude, removed, held_out_report) if policy.exclude else None
-    return gold, report
+    return gold, held_out_report
 
 
 def build_pubchemqa(spark, inputs: ResolvedInputs, config: PubChemQAConfig):
     """Run every stage; return (gold DataFrame, rejects DataFrame, [StageResult])."""
+    policy = config.split
     bronze = parse_stage(spark, inputs)
     paired = pair_stage(bronze)
     normalized = normalize_stage(paired, config)
     deduped = dedupe_stage(normalized)
     joined = join_stage(deduped, normalized)
-    cleaned = clean_stage(joined, config)
-    removing = any(entry.action == "remove" for entry in config.split.exclude)
-    excluded = [exclude_stage(cleaned, config.split)] if removing else []
-    released = release_stage((excluded or [cleaned])[0])
-    stages = [bronze, paired, normalized, deduped, joined, cleaned, *excluded, released]
+    stages = [bronze, paired, normalized, deduped, joined, clean_stage(joined, config)]
+    if any(entry.action == "remove" for entry in policy.exclude):
+        stages.append(exclude_stage(stages[-1], policy))
+    assignment = None
+    if policy.max_tanimoto is not None:
+        split, assignment = similarity_split_stage(stages[-1], config)
+        stages.append(split)
+    released = release_stage(stages[-1])
+    stages.append(released)
     descriptions = accepted(released.df, table(SILVER)).filter(is_kind("description"))
-    gold, report = generate_qa(descriptions, config, excluded[0].details["removed_per_list"] if excluded else {})
-    if report is not None:
-        released.details["exclusions"] = report
+    gold, held_out_report = generate_qa(descriptions, config, assignment)
+    if policy.exclude:
+        by_stage = {stage.name: stage.details for stage in stages}
+        removed = by_stage.get("exclude", {}).get("removed_per_list", {})
+        matched = by_stage.get("split", {}).get("never_train_matched", held_out_report)
+        released.details["exclusions"] = exclusion_report(policy.exclude, removed, matched)
     return gold, all_rejects(stages, SOURCE), stages
 
 

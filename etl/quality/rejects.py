@@ -34,7 +34,8 @@ REASONS: dict[str, str] = {
     "not_reviewed": "the entry is unreviewed (TrEMBL) and the config keeps Swiss-Prot entries only",
     "no_qa_fields": "the entry has none of the fields the QA templates ask about",
     "homology_conflict": "the protein was left out of every split so that no two splits share homologous proteins (it bridged proteins the partition had to keep apart)",
-    "pinned_conflict": "the protein shares its sequence with proteins that an earlier release put in different splits",
+    "pinned_conflict": "the entity must share a split with entities (its sequence, its scaffold) that an earlier release put in different splits",
+    "similarity_conflict": "the molecule was left out of every split so that no two splits share molecules at or above the Tanimoto threshold (split.max_tanimoto; it bridged molecules the partition had to keep apart)",
     "excluded": "an exclusion list of the config (split.exclude, action remove) names the entity; the detail names the list",
     # molecules
     "smiles_parse_error": "RDKit could not parse the SMILES",

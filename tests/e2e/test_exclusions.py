@@ -95,3 +95,39 @@ def test_pubchemqa_keeps_a_benchmark_out_of_train_and_drops_another_release_test
     # The listed molecules the plain build put in train are the ones the list moved.
     assert chebi_report["moved_out_of_train"] == len({row["cid"] for row in before["train"]
                                                       if str(row["cid"]) in chebi_cids}) > 0
+
+
+def test_pubchemqa_tanimoto_partition_keeps_similar_molecules_and_scaffolds_in_one_split(
+        build, pubchemqa_release, tmp_path):
+    from rdkit import Chem, DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+
+    threshold = 0.6
+    config = write_config(tmp_path / "pubchemqa.yaml", "pubchemqa", {
+        "strategy": "scaffold", "group_by": "inchikey_connectivity", "max_tanimoto": threshold})
+    release = build("pubchemqa", tmp_path / "tanimoto", "--config", str(config))
+
+    split_of = {}
+    for split, rows in rows_by_split(release).items():
+        for row in rows:
+            assert split_of.setdefault(row["smiles"], split) == split
+    # Recomputed here, independently of etl.similarity: no pair at the threshold crosses splits.
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
+    smiles = sorted(split_of)
+    fingerprints = [generator.GetFingerprint(Chem.MolFromSmiles(s)) for s in smiles]
+    crossing = [(smiles[i], smiles[j]) for i in range(len(smiles)) for j in range(i + 1, len(smiles))
+                if split_of[smiles[i]] != split_of[smiles[j]]
+                and DataStructs.TanimotoSimilarity(fingerprints[i], fingerprints[j]) >= threshold]
+    assert crossing == []
+    scaffolds = {}
+    for text, split in split_of.items():
+        scaffold = scaffold_key(text, False)
+        if scaffold:
+            assert scaffolds.setdefault(scaffold, split) == split, f"scaffold {scaffold} straddles splits"
+
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["reconciled"]
+    partition = manifest["stages"]["split"]["similarity"]
+    assert partition["components"] < partition["entities"] == len(split_of) + partition["removed"]["total"]
+    plain = {row["smiles"] for rows in rows_by_split(pubchemqa_release).values() for row in rows}
+    assert len(split_of) + partition["removed"]["total"] == len(plain)
