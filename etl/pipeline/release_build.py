@@ -16,6 +16,8 @@ from etl.pipeline.dataset import Dataset
 from etl.pipeline.inputs import ResolvedInputs
 from etl.release.card import render_card
 from etl.release.leakage import leakage_report
+from etl.release.plots import draw_plots
+from etl.release.statistics import release_statistics
 from etl.release.writer import rows_sha256, staged_directory, write_json, write_sorted_parquet, write_split_data
 from etl.schema import TableSchema, table
 
@@ -99,6 +101,8 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
         per_input = records_per_input(stages[0].df)
         rows_by_split = {row["split"]: row["count"] for row in gold.groupBy("split").count().collect()}
         counts |= {"rows": sum(rows_by_split.values()), "rows_by_split": dict(sorted(rows_by_split.items()))}
+        report("counting for the card")
+        statistics = release_statistics(gold, dataset, config.release.license)
         source_releases = sorted(r["source_release"] for r in gold.select("source_release").distinct().collect()
                                  if r["source_release"])
         with staged_directory(out, force) as staging:
@@ -133,6 +137,8 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
                 "files": {str(p.relative_to(staging)): file_sha256(p) for p in data_files + reject_files},
                 "content_sha256": rows_sha256(data_files, staging),
                 "rejects_sha256": rows_sha256(reject_files, staging),
+                "statistics": statistics,
+                "plots": draw_plots(statistics, staging),
             }
             report("validating the release")
             from etl.quality.gate import quality_gate  # Great Expectations loads only when a build gets here

@@ -115,9 +115,115 @@ def quality_section(manifest: dict) -> str:
 {rows}"""
 
 
+CITATIONS = {
+    "uniprot": """@article{uniprot2025,
+  title   = {{UniProt}: the Universal Protein Knowledgebase in 2025},
+  author  = {{The UniProt Consortium}},
+  journal = {Nucleic Acids Research},
+  volume  = {53},
+  number  = {D1},
+  pages   = {D609--D617},
+  year    = {2025},
+  doi     = {10.1093/nar/gkae1010}
+}""",
+    "pubchem": """@article{pubchem2025,
+  title   = {{PubChem} 2025 update},
+  author  = {Kim, Sunghwan and Chen, Jie and Cheng, Tiejun and Gindulyte, Asta and He, Jia and He, Siqian and
+             Li, Qingliang and Shoemaker, Benjamin A. and Thiessen, Paul A. and Yu, Bo and Zaslavsky, Leonid and
+             Zhang, Jian and Bolton, Evan E.},
+  journal = {Nucleic Acids Research},
+  volume  = {53},
+  number  = {D1},
+  pages   = {D1516--D1525},
+  year    = {2025},
+  doi     = {10.1093/nar/gkae1059}
+}""",
+    "biomedgpt": """@article{luo2023biomedgpt,
+  title   = {{BioMedGPT}: Open Multimodal Generative Pre-trained Transformer for BioMedicine},
+  author  = {Luo, Yizhen and Zhang, Jiahuan and Fan, Siqi and Yang, Kai and Wu, Yushuai and Qiao, Mu and
+             Nie, Zaiqing},
+  journal = {arXiv preprint arXiv:2308.09442},
+  year    = {2023}
+}""",
+}
+# Which source database an entity kind's rows come from: the card cites it beside BioMedGPT.
+SOURCE_CITATION = {"protein": "uniprot", "molecule": "pubchem"}
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows])
+
+
+def in_split_order(rows: list[dict]) -> list[dict]:
+    """Rows train, validation, test (the statistics come sorted by name; a stable sort keeps the rest)."""
+    return sorted(rows, key=lambda row: SPLITS.index(row["split"]))
+
+
+def statistics_section(statistics: dict) -> str:
+    """Entities and QA rows per split, per field and per source, as the build counted them."""
+    field, source = statistics["field_column"], statistics["source_column"]
+    entity = statistics["entity"]["id_column"]
+    per_split = markdown_table(["split", f"entities ({entity})", "QA rows"],
+                               [[r["split"], r["entities"], r["rows"]] for r in in_split_order(statistics["splits"])])
+    per_field = markdown_table(["split", field, "entities", "QA rows"],
+                               [[r["split"], r[field], r["entities"], r["rows"]] for r in in_split_order(statistics["fields"])])
+    per_source = markdown_table(["split", source, "entities", "QA rows"],
+                                [[r["split"], r[source] or "unknown", r["entities"], r["rows"]]
+                                 for r in in_split_order(statistics["sources"])])
+    return f"""{per_split}
+
+Per {field}:
+
+{per_field}
+
+Per {source.replace('_', ' ')}:
+
+{per_source}"""
+
+
+def lengths_section(statistics: dict, plots: dict) -> str:
+    """The length plots and, per split, the minimum, median and maximum lengths."""
+    text = statistics["entity"]["text_column"]
+    rows = [[split, what, f"{s['min']} / {s['median']} / {s['max']}"]
+            for what, key in ((text, "entity"), ("answer", "answer"))
+            for split, s in sorted(statistics["lengths"][key]["summary"].items(), key=lambda i: SPLITS.index(i[0]))]
+    return f"""![length distributions]({plots['lengths']})
+
+![QA rows per {statistics['field_column']}]({plots['fields']})
+
+{markdown_table(["split", "length of", "min / median / max (characters)"], rows)}"""
+
+
+def licences_table(statistics: dict) -> str:
+    return markdown_table(["source", "licence", "entities", "QA rows"],
+                          [[r["source"], r["license"], r["entities"], r["rows"]] for r in statistics["licences"]])
+
+
+def citation_section(statistics: dict) -> str:
+    cited = [SOURCE_CITATION[statistics["entity"]["kind"]], "biomedgpt"]
+    return "```bibtex\n" + "\n\n".join(CITATIONS[name] for name in cited) + "\n```"
+
+
+def provenance_section(manifest: dict) -> str:
+    return f"""Built by lifeqa {manifest['lifeqa_version']} (Spark {manifest['spark']['version']}) with:
+
+```bash
+{manifest['command'] or '(called from Python: etl.pipeline.release_build.build_release)'}
+```
+
+| checksum | sha256 |
+| --- | --- |
+| config | `{manifest['config_sha256']}` |
+| content (data rows) | `{manifest['content_sha256']}` |
+| rejects (rows) | `{manifest['rejects_sha256']}` |
+
+Source releases: {', '.join(manifest['source_releases']) or 'not recorded by the inputs'}."""
+
+
 def render_card(info: CardInfo, manifest: dict) -> str:
     counts = manifest["counts"]
-    rows = "\n".join(f"| {split} | {counts['rows_by_split'].get(split, 0)} |" for split in SPLITS)
+    statistics = manifest["statistics"]
     rejected = "\n".join(f"| {reason} | {n} |" for reason, n in sorted(counts["rejected_by_reason"].items())) or "| (none) | 0 |"
     licenses = "\n".join(f"- {line}" for line in info.licenses_detail)
     return f"""---
@@ -134,11 +240,13 @@ content sha256 `{manifest['content_sha256'][:16]}…`. `manifest.json` names eve
 
 ## Splits
 
-| split | rows |
-| --- | --- |
-{rows}
+{statistics_section(statistics)}
 
 {split_text(manifest)}
+
+## Lengths
+
+{lengths_section(statistics, manifest['plots'])}
 
 ## Accounting
 
@@ -157,6 +265,16 @@ content sha256 `{manifest['content_sha256'][:16]}…`. `manifest.json` names eve
 
 {info.attribution}
 {licenses}
+
+{licences_table(statistics)}
+
+## Citation
+
+{citation_section(statistics)}
+
+## Provenance
+
+{provenance_section(manifest)}
 
 ## Loading
 
