@@ -25,5 +25,9 @@ def test_notebook_executes_on_a_release(release_fixture, request, monkeypatch):
     manifest = json.loads((release / "manifest.json").read_text())
     assert manifest["content_sha256"][:16] in outputs
     assert "entities shared between splits" in outputs
+    assert "rows per field shown" in outputs and all(path in outputs for path in manifest["plots"].values())
+    images = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
+              if "image/png" in o.get("data", {})]
+    assert len(images) == len(manifest["plots"])
     assert (release.parent / f"{release.name}-overview.png").stat().st_size > 10_000
     assert os.environ["LIFEQA_RELEASE"] == str(release)
