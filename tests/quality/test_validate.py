@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from etl.cli import app
 from etl.quality.validate import validate_release
-from tests.quality.conftest import copy_release, edit_manifest, rewrite_table
+from tests.quality.conftest import copy_release, edit_manifest
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
