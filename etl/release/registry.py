@@ -77,6 +77,7 @@ class ReleaseLocation:
         return sorted(i.path for i in infos if i.type == fs.FileType.File and i.path.endswith(".parquet"))
 
     def local_path(self) -> Path | None:
+        """The directory on this machine, or None for a release on a remote filesystem."""
         from pyarrow import fs
 
         return Path(self.path) if isinstance(self.filesystem, fs.LocalFileSystem) else None
@@ -175,7 +176,7 @@ class Registry:
 
         name, version = manifest["dataset"], manifest["version"]
         target = self._path(name, version)
-        if Path(built).resolve() != Path(target).resolve() or not self.is_local():
+        if not self.is_local() or Path(built).resolve() != Path(target).resolve():
             self.check_new(name, version)
             fs.copy_files(str(built), target, source_filesystem=fs.LocalFileSystem(),
                           destination_filesystem=self.filesystem)
@@ -210,12 +211,13 @@ def index_entry(manifest: dict) -> dict:
 
 
 def locate(reference: str, registry: str | None) -> ReleaseLocation:
-    """A release given as a directory, or as `NAME@VERSION` / `NAME@latest` in `registry`."""
+    """A release given as a directory, or as `NAME@VERSION` / `NAME@latest` in `registry`
+    (a directory of that name, if there is one, wins)."""
+    from pyarrow import fs
+
     if parse_reference(reference) is not None and not Path(reference).exists():
         return Registry(registry or DEFAULT_REGISTRY).release(reference)
     location = directory_location(reference)
-    from pyarrow import fs
-
     if location.filesystem.get_file_info(location.join("manifest.json")).type != fs.FileType.File:
         raise RegistryError(f"{reference} is not a release directory (no manifest.json)")
     return location

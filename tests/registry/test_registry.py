@@ -108,3 +108,20 @@ def test_builds_add_versions_that_the_index_records_and_pin_to_the_previous(regi
     assert again.exit_code == 1 and "already exists" in again.output
     assert registry.versions("uniprotqa") == ["2026.11", "2026.12"]
     assert not list(registry_versions.glob("uniprotqa/.*staging*"))
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_rebuilding_a_version_gives_the_same_content_and_card_checksums(registry_versions, shared_data, tmp_path):
+    """The superset again, outside the registry: rows, rejects and the card's front matter are the same."""
+    version = registry_versions / "uniprotqa" / "2026.12"
+    again = lifeqa("build", "uniprotqa", "--out", str(tmp_path / "again"), "--version", "2026.12", "--master", "local[2]",
+                   "--input", str(shared_data / "uniprot"), "--previous", str(registry_versions / "uniprotqa" / "2026.11"))
+    assert again.exit_code == 0, again.output
+    first, second = (json.loads((d / "manifest.json").read_text()) for d in (version, tmp_path / "again"))
+    assert first["counts"]["records_rejected"] > 0
+    assert (first["content_sha256"], first["rejects_sha256"]) == (second["content_sha256"], second["rejects_sha256"])
+    front_matter = [(d / "README.md").read_text().split("\n---\n")[0] for d in (version, tmp_path / "again")]
+    assert front_matter[0] == front_matter[1]
+    assert [pq.read_table(p).num_rows for p in sorted((version / "rejects").glob("*.parquet"))] == \
+        [pq.read_table(p).num_rows for p in sorted((tmp_path / "again" / "rejects").glob("*.parquet"))]
