@@ -8,16 +8,15 @@ by many releases, is one entry.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl.datasets import datasets
 from etl.embed.encoder import EmbedError
 from etl.pipeline.dataset import Entity
+from etl.release.manifest import NotAReleaseError, read_manifest, release_dataset
 from etl.split import SPLITS
 
 
@@ -53,11 +52,9 @@ class Release:
 
 def open_release(path: str | Path) -> Release:
     path = Path(path)
-    manifest = path / "manifest.json"
-    if not manifest.is_file():
-        raise EmbedError(f"{path} is not a release directory (no manifest.json)")
-    data = json.loads(manifest.read_text())
-    dataset = datasets().get(data.get("dataset"))
-    if dataset is None:
-        raise EmbedError(f"{manifest}: dataset is {data.get('dataset')!r}, expected one of {', '.join(datasets())}")
-    return Release(path, dataset.name, str(data.get("version", "")), dataset.entity)
+    try:
+        manifest = read_manifest(path)
+        dataset = release_dataset(path, manifest)
+    except NotAReleaseError as error:  # the embed command reports its library's errors as EmbedError
+        raise EmbedError(str(error)) from None
+    return Release(path, dataset.name, str(manifest.get("version", "")), dataset.entity)

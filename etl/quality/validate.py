@@ -31,6 +31,7 @@ from etl.quality.rejects import REASONS
 from etl.quality.release_checks import (ExpectRejectsToReconcileWithManifest, ExpectRowsToMatchManifest,
                                         ExpectSplitGroupsToBeDisjoint, ExpectSplitSharesToMatchRatios)
 from etl.quality.schema_suite import schema_expectations
+from etl.release.manifest import NotAReleaseError, read_manifest, release_dataset
 from etl.schema import table
 from etl.split import SPLITS
 
@@ -41,24 +42,12 @@ SPLIT_TOLERANCE = 0.05
 TABLES = ("data", "rejects")
 
 
-class NotAReleaseError(ValueError):
-    """The directory holds no release lifeqa can validate."""
-
-
 def release_context(root: Path, manifest: dict | None = None) -> ReleaseContext:
     """The context of the release at `root` (its manifest read from disk unless given: a build
     validates its staging directory before the manifest is written)."""
-    from etl.datasets import datasets
-
     root = Path(root)
-    if manifest is None:
-        path = root / "manifest.json"
-        if not path.is_file():
-            raise NotAReleaseError(f"{root} is not a release directory (no manifest.json)")
-        manifest = json.loads(path.read_text())
-    dataset = datasets().get(manifest.get("dataset"))
-    if dataset is None:
-        raise NotAReleaseError(f"{root}: unknown dataset {manifest.get('dataset')!r} in manifest.json")
+    manifest = read_manifest(root) if manifest is None else manifest
+    dataset = release_dataset(root, manifest)
     try:
         config = dataset.config_model.model_validate(manifest["config"])
     except (KeyError, ValueError) as exc:  # pydantic's ValidationError is a ValueError

@@ -34,7 +34,7 @@ def export(
 ) -> None:
     """Rewrite a release in a layout that training code reads (published UniProtQA, OpenBioMed PQA/MQA, ChEMBL-QA)."""
     from etl.release.exports import ExportError, run_export
-    from etl.release.exports.source import NotAReleaseError
+    from etl.release.manifest import NotAReleaseError
     from etl.release.writer import OutputPathError, ReleaseExistsError
 
     try:
@@ -70,7 +70,7 @@ def publish(
     """Publish a release to the Hugging Face Hub: one commit on --revision, then --tag on it.
 
     The token comes from HF_TOKEN or the Hugging Face login; HF_ENDPOINT names another Hub."""
-    from etl.release.exports.source import NotAReleaseError
+    from etl.release.manifest import NotAReleaseError
     from etl.release.publish import PublishError, describe_token_source, plan_publish, resolve_token
     from etl.release.publish import publish as publish_plan
 

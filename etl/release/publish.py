@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from etl.fileio import CHUNK_BYTES
-from etl.release.exports.source import read_manifest
+from etl.release.manifest import read_manifest
 
 REPO_TYPE = "dataset"
 KEPT_REMOTE = frozenset({".gitattributes"})  # the Hub's own file in every repo: never deleted

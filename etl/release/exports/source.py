@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
@@ -21,8 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl.datasets import datasets
 from etl.pipeline.dataset import Dataset, Entity
+from etl.release.manifest import read_manifest, release_dataset
 from etl.split import SPLITS
 
 BATCH_ROWS = 8_192
@@ -30,17 +29,6 @@ BATCH_ROWS = 8_192
 
 class ExportError(RuntimeError):
     """The release cannot be exported as asked: one line for the command to print."""
-
-
-class NotAReleaseError(ExportError):
-    """The directory holds no manifest.json (exit 2, as for `lifeqa leakage` and `validate`)."""
-
-
-def read_manifest(release: Path) -> dict:
-    path = Path(release) / "manifest.json"
-    if not path.is_file():
-        raise NotAReleaseError(f"{release} is not a release directory (no manifest.json)")
-    return json.loads(path.read_text())
 
 
 @dataclass(frozen=True)
@@ -118,7 +106,4 @@ def checked_sorted(rows: Iterable[tuple], where: str) -> Iterator[tuple]:
 
 def open_release(path: Path) -> ReleaseSource:
     manifest = read_manifest(path)
-    dataset = datasets().get(manifest.get("dataset"))
-    if dataset is None:
-        raise ExportError(f"{path}/manifest.json: unknown dataset {manifest.get('dataset')!r}")
-    return ReleaseSource(Path(path), manifest, dataset)
+    return ReleaseSource(Path(path), manifest, release_dataset(path, manifest))
