@@ -26,7 +26,9 @@ def shared_data() -> Path:
 def spark():
     from etl.spark import get_spark
 
-    session = get_spark(master="local[2]", app_name="lifeqa-tests")
+    # One JVM serves every in-process build of the session (some 40 of them, ~5,000 Spark stages):
+    # the 2 GB a single `lifeqa build` gets ran out of aggregation memory late in the suite.
+    session = get_spark(master="local[2]", app_name="lifeqa-tests", extra_conf={"spark.driver.memory": "6g"})
     yield session
     session.stop()
 
