@@ -27,11 +27,10 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from fake_services import FaultPlan, Hit, Reply, ServerOptions, _Handler
+from fake_services import LoopbackServer, Reply, _Handler
 
 TOKEN = "hf_lifeqaEmulatorSecret0123456789abcdef"  # what the tests grep every output and file for
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
@@ -90,28 +89,14 @@ class _HubHandler(_Handler):
         super()._serve(method, form)
 
 
-class HubServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class HubServer(LoopbackServer):
     def __init__(self, token: str = TOKEN) -> None:
-        super().__init__(("127.0.0.1", 0), _HubHandler)
+        super().__init__(_HubHandler)
         self.token = token
         self.repos: dict[str, Repo] = {}
-        self.faults = FaultPlan()
-        self.options = ServerOptions()
-        self.hits: list[Hit] = []
-        self.hits_lock = threading.Lock()
         self.request = threading.local()
         self.lock = threading.Lock()
         self.interleaved: list[tuple[str, Callable[[], None]]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def hits_for(self, match: str) -> list[Hit]:
-        with self.hits_lock:
-            return [hit for hit in self.hits if match in hit.url]
 
     def interleave(self, match: str, action: Callable[[], None]) -> None:
         """Run `action` (another client's write, say) when a request whose URL holds `match` arrives, before

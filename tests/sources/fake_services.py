@@ -238,12 +238,13 @@ class Reply:
     compressible: bool = True
 
 
-class SourceServer(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
+    """A test server on 127.0.0.1 (a free port) that records every hit and injects the faults planned."""
+
     daemon_threads = True
 
-    def __init__(self, data: SourceData) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.data = data
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
         self.faults = FaultPlan()
         self.options = ServerOptions()
         self.hits: list[Hit] = []
@@ -256,6 +257,12 @@ class SourceServer(ThreadingHTTPServer):
     def hits_for(self, match: str) -> list[Hit]:
         with self.hits_lock:
             return [hit for hit in self.hits if match in hit.url]
+
+
+class SourceServer(LoopbackServer):
+    def __init__(self, data: SourceData) -> None:
+        super().__init__(_Handler)
+        self.data = data
 
     # -- routes --
 
