@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -43,6 +44,11 @@ class ExclusionList(BaseModel):
     column: str | None = Field(None, description="file: the header column holding the ids; release: the data "
                                                  "column to read (default: `match`)")
     splits: list[str] = Field(default_factory=lambda: ["test"], description="release: which of its splits")
+
+    @cached_property
+    def listed_ids(self) -> list[str]:
+        """The ids, read once per build (the split and the report both ask)."""
+        return load_ids(self)
 
     @model_validator(mode="after")
     def one_source(self):
@@ -116,7 +122,7 @@ def listed(lists: list[ExclusionList], action: str) -> dict[str, dict[str, list[
     by_column: dict[str, dict[str, list[str]]] = {}
     for entry in lists:
         if entry.action == action:
-            for value in load_ids(entry):
+            for value in entry.listed_ids:
                 by_column.setdefault(entry.match, {}).setdefault(value, []).append(entry.name)
     return by_column
 
@@ -182,7 +188,7 @@ def exclusion_report(lists: list[ExclusionList], removed: dict[str, int], held_o
     """One entry per list: what it names, and what it removed (`remove`) or kept out of train (`never_train`)."""
     report = []
     for entry in lists:
-        line = {"name": entry.name, "action": entry.action, "match": entry.match, "ids": len(load_ids(entry))}
+        line = {"name": entry.name, "action": entry.action, "match": entry.match, "ids": len(entry.listed_ids)}
         if entry.action == REMOVE:
             line["removed"] = removed.get(entry.name, 0)
         else:
