@@ -15,6 +15,7 @@ Stages (each a DataFrame -> DataFrame function; rejects carried alongside):
 
 from __future__ import annotations
 
+import io
 import time
 
 from pydantic import Field
@@ -24,15 +25,15 @@ from etl.exclusions import (check_exclusions, exclude_rows, exclusion_report, ne
                             removed_per_list)
 from etl.normalize.sequences import SequencePolicy, normalize_sequence
 from etl.normalize.text import TextPolicy
-from etl.parse.uniprot import (FLAT, detect_format, flat_record_accession, parse_entries, parse_flat_record,
-                               parse_record)
+from etl.parse.uniprot import FLAT, FLAT_RECORD_END, detect_format, parse_entries, parse_flat_stream
 from etl.paths import SAMPLE_DIR
 from etl.pipeline.dataset import Dataset, Entity
-from etl.pipeline.inputs import UNKNOWN, InputFile, ResolvedInputs
+from etl.pipeline.chunks import Chunk, chunks_df, read_chunk
+from etl.pipeline.inputs import UNKNOWN, ResolvedInputs
 from etl.pipeline.stages import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates, reject_rows_where,
                                  union_all, unknown_format_rejects)
 from etl.pipeline.steps import FileStep, Step, accepted, apply_step, declared, origin_of
-from etl.pipeline.streams import has_carriage_returns, open_content, unterminated_tail_offset
+from etl.pipeline.streams import open_content
 from etl.qa.templates import BIOMEDGPT_UNIPROT_TEMPLATES, QATemplate, check_template_fields, generate_qa, render_answers
 from etl.quality.rejects import Rejected
 from etl.release.card import CardInfo
@@ -67,12 +68,6 @@ class UniProtQAConfig(DatasetConfig):
         # The split stage groups silver rows.
         check_group_by(self.split, table(SILVER).names, SILVER)
         check_exclusions(self.split.exclude, list(EXCLUSION_COLUMNS), SILVER)
-HADOOP_TEXT_INPUT = "org.apache.hadoop.mapreduce.lib.input.TextInputFormat"
-FLAT_RECORD_DELIMITER = "\n//\n"
-# What Hadoop's Text gives for bytes that are not UTF-8; a UniProt record never holds it.
-HADOOP_UNDECODABLE = "\ufffd"
-
-
 def bronze_row(fields: dict, origin_file: str, record_index: int, source_format: str, release: str | None) -> dict:
     return {**fields, "source_format": source_format, "origin_file": origin_file,
             "record_index": record_index, "source_release": release}
@@ -93,27 +88,20 @@ class ParseUniProtFile(FileStep):
                     yield bronze_row(result, path, index, record["format"], record["release"])
 
 
-class ParseFlatRecord(Step):
-    """One flat-file record cut out by Hadoop's text input -> one bronze row."""
+class ParseFlatChunk(FileStep):
+    """A chunk of a plain flat file (etl/pipeline/chunks.py) -> one bronze row or reject per entry in it."""
 
     stage, source, output = "parse", SOURCE, BRONZE
 
     def process(self, record: dict):
-        text = record["text"].strip("\n")
-        if record["truncated"]:
-            raise Rejected("truncated_input", "file ends before the record's // line")
-        if HADOOP_UNDECODABLE in text:
-            raise Rejected("not_utf8", f"bytes that are not UTF-8 at character {text.index(HADOOP_UNDECODABLE)} "
-                                       "of the record (Hadoop's text reader decodes them as U+FFFD)")
-        if text.endswith("\n//"):  # the last record of a file without a final newline
-            text = text[: -len("\n//")]
-        fields = parse_record(parse_flat_record, text)
-        if isinstance(fields, Rejected):
-            raise fields
-        yield bronze_row(fields, record["origin_file"], record["record_index"], FLAT, record["release"])
-
-    def record_id(self, record: dict) -> str | None:
-        return flat_record_accession(record["text"])
+        path = record["path"]
+        chunk = Chunk(record["chunk_path"], record["start"], record["end"], record["first_record"])
+        with io.BytesIO(read_chunk(chunk)) as stream:
+            for index, accession, result in parse_flat_stream(stream, chunk.first_record, chunk.start):
+                if isinstance(result, Rejected):
+                    yield self.reject_row(result, accession, origin_of(path, index))
+                else:
+                    yield bronze_row(result, path, index, FLAT, record["release"])
 
 
 class UniProtEntryStep(Step):
@@ -175,33 +163,12 @@ class HashSplit(UniProtEntryStep):
 # ---------------------------------------------------------------- Spark stages
 
 
-def flat_records_df(spark, file: InputFile):
-    """A plain flat file split across partitions by Hadoop's text input, records cut at `\\n//\\n`."""
-    from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
-
-    rdd = spark.sparkContext.newAPIHadoopFile(
-        file.path, HADOOP_TEXT_INPUT, "org.apache.hadoop.io.LongWritable", "org.apache.hadoop.io.Text",
-        conf={"textinputformat.record.delimiter": FLAT_RECORD_DELIMITER},
-    )
-    tail = unterminated_tail_offset(file.path)
-    path, release = file.path, file.release
-    rows = (rdd.filter(lambda kv: kv[1].strip())
-               .zipWithIndex()
-               .map(lambda item: (path, item[1], item[0][1], item[0][0] == tail, release)))
-    schema = StructType([
-        StructField("origin_file", StringType(), False), StructField("record_index", LongType(), False),
-        StructField("text", StringType(), False), StructField("truncated", BooleanType(), False),
-        StructField("release", StringType(), True),
-    ])
-    return spark.createDataFrame(rows, schema)
-
-
 def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
-    # Plain LF flat files are split across tasks at their `//` lines; the rest is read as a stream.
-    plain_flat = [f for f in inputs.files if f.format == FLAT and not f.compressed and not has_carriage_returns(f.path)]
-    streamed = [f for f in inputs.files if f not in plain_flat and f.format != UNKNOWN]
+    # Flat files the driver cut into chunks are parsed chunk by chunk; the rest is read as a stream, a file a task.
+    cut = [f for f in inputs.files if f.chunks]
+    streamed = [f for f in inputs.files if not f.chunks and f.format != UNKNOWN]
     unknown = [f for f in inputs.files if f.format == UNKNOWN]
-    parts = [apply_step(flat_records_df(spark, f), ParseFlatRecord()) for f in plain_flat]
+    parts = [apply_step(chunks_df(spark, cut), ParseFlatChunk())] if cut else []
     if streamed:
         parts.append(apply_step(files_df(spark, streamed), ParseUniProtFile()))
     if unknown:
@@ -352,4 +319,5 @@ DATASET = Dataset(
     card=uniprotqa_card,
     entity=Entity(kind="protein", text_column="sequence", id_column="accession", unit="residue",
                   key_column="sequence_sha256"),
+    record_ends={FLAT: FLAT_RECORD_END},
 )

@@ -48,6 +48,9 @@ _FLAT_MOLECULE = re.compile(r"^\[([^\]]+)\]:\s*|^([^.;:\[\]{}]+):\s+")
 _XML_NS = re.compile(r"^\{[^}]*\}")
 # Records are found on the raw bytes, before decoding (see "records out of raw bytes").
 _FLAT_END_LINE = re.compile(rb"(?:\A|(?<=[\r\n]))//(?:\r\n|\r|\n|\Z)")
+# The same end line in a file with LF line ends, as etl.pipeline.chunks counts record ends:
+# its newline a lookahead, so that `//` lines in a row are each one match.
+FLAT_RECORD_END = re.compile(rb"\n//(?=\n)")
 _LEADING_BLANK_LINES = re.compile(rb"(?:[ \t\f\v]*(?:\r\n|\r|\n))*")
 _XML_ROOT_START = re.compile(rb"<(?P<name>(?:[\w.-]+:)?uniprot)(?:\s[^<>\x80-\xff]*)?>")
 _XML_ENTRY_TAG = re.compile(rb"(?P<end></(?:[\w.-]+:)?entry\s*>)|(?P<start><(?:[\w.-]+:)?entry[\s>])")
@@ -323,14 +326,9 @@ def _flat_record_bytes(window: _ByteWindow, start: int, end: int) -> tuple[int, 
     return start + skipped, data[skipped:]
 
 
-def flat_record_accession(text: str) -> str | None:
-    """The accession of a record that Hadoop cut out of a plain flat file as text."""
-    return record_accession(text.encode(), FLAT)
-
-
 def parse_flat_record(text: str) -> dict:
     """One flat-file record (without its `//` line) -> bronze row fields."""
-    text = newlines_as_lf(text)  # a record Hadoop cut out of a file with CRLF line ends
+    text = newlines_as_lf(text)  # text that did not come through decode_record may hold CRLF
     if _LEGACY_ID_LINE.search(text):
         raise Rejected("unsupported_legacy_format", "pre-2006 ID line (STANDARD/PRELIMINARY data class)")
     try:
@@ -745,7 +743,7 @@ def parse_entries(stream: BinaryIO, fmt: str) -> Iterator[Result]:
     on with the next record. A file that ends mid-record (a truncated download
     or gzip stream) yields a `truncated_input` for the record it cut, after
     every complete record; a file with no record at all yields `no_records`."""
-    readers = {FLAT: _parse_flat_stream, XML: _parse_xml_stream, JSON: _parse_json_stream, JSONL: _parse_json_lines}
+    readers = {FLAT: parse_flat_stream, XML: _parse_xml_stream, JSON: _parse_json_stream, JSONL: _parse_json_lines}
     if fmt not in readers:
         raise ValueError(f"not a UniProt format: {fmt!r}")
     index = -1
@@ -759,8 +757,11 @@ def parse_entries(stream: BinaryIO, fmt: str) -> Iterator[Result]:
         yield 0, None, Rejected("no_records", f"the file holds no UniProt {fmt} record")
 
 
-def _parse_flat_stream(stream: BinaryIO) -> Iterator[Result]:
+def parse_flat_stream(stream: BinaryIO, first_index: int = 0, first_offset: int = 0) -> Iterator[Result]:
+    """Every record of a flat file, or of a part of one that starts at a record's first line
+    (`first_index` and `first_offset`: that record's index and byte offset in the file)."""
     for index, offset, data, terminated in iter_flat_records(stream):
+        index, offset = first_index + index, first_offset + offset
         if terminated:
             yield parsed_record(FLAT, index, data, offset, parse_flat_record)
         else:

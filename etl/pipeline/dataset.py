@@ -8,8 +8,9 @@ name: it asks the dataset.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -60,3 +61,6 @@ class Dataset:
     entity: Entity
     # (gold DataFrame) -> lines for the card's licence list, for rows that carry their own licence
     licenses: Callable | None = None
+    # format -> the pattern of its record ends, for formats whose files tasks read in chunks
+    # side by side (etl/pipeline/chunks.py); a file of any other format is read whole by one task
+    record_ends: dict[str, re.Pattern] = field(default_factory=dict)

@@ -1,7 +1,8 @@
 """Resolving `--input` paths: files, directories and pull snapshots, formats detected by content.
 
 The driver only looks at each file's first bytes (to tell its format) and
-streams it once for its sha256 (the manifest names every input by checksum);
+streams it once for its sha256 (the manifest names every input by checksum),
+cutting a file of a splittable format into chunks on the way (etl/pipeline/chunks.py);
 records are read by Spark tasks.
 """
 
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from etl.fileio import file_sha256
+from etl.pipeline.chunks import Chunk, scan_file
 from etl.quality.rejects import Rejected
 from etl.sources.snapshot import Snapshot, is_snapshot
 
@@ -34,6 +36,9 @@ class InputFile:
     detail: str = ""
     snapshot: str | None = None
     release: str | None = None
+    # Where tasks read the file side by side (the file itself, or its decompressed copy);
+    # empty: one task reads it whole. Not in the manifest: how a build ran, not what it read.
+    chunks: tuple[Chunk, ...] = ()
 
 
 @dataclass
@@ -43,7 +48,7 @@ class ResolvedInputs:
     snapshots: list[dict] = field(default_factory=list)
 
     def manifest_entries(self) -> list[dict]:
-        return [asdict(f) for f in self.files]
+        return [{k: v for k, v in asdict(f).items() if k != "chunks"} for f in self.files]
 
 
 def is_documentation(path: Path) -> bool:
@@ -64,18 +69,26 @@ def read_head(path: Path) -> tuple[bytes, bool]:
 
 
 def describe_file(path: Path, detect: Callable[[bytes, str], str], snapshot: str | None = None,
-                  release: str | None = None) -> InputFile:
+                  release: str | None = None, record_ends: dict[str, re.Pattern] | None = None,
+                  scratch: Path | None = None) -> InputFile:
+    """The file's format, size and checksum; for a format in `record_ends` (format -> its record-end
+    pattern, see chunks.RecordCutter) also its chunks, a gzip file decompressed into `scratch`
+    (None: such a file is read whole by one task)."""
     head, compressed = read_head(path)
     try:
         fmt, detail = detect(head, path.name), ""
     except Rejected as rejected:
         fmt, detail = UNKNOWN, rejected.detail
+    scanned = scan_file(str(path.resolve()), compressed, (record_ends or {}).get(fmt), scratch)
     return InputFile(path=str(path.resolve()), format=fmt, compressed=compressed, size=path.stat().st_size,
-                     sha256=file_sha256(path), detail=detail, snapshot=snapshot, release=release)
+                     sha256=scanned.sha256, detail=detail, snapshot=snapshot, release=release, chunks=scanned.chunks)
 
 
-def resolve_inputs(paths: list[Path], detect: Callable[[bytes, str], str]) -> ResolvedInputs:
-    """Expand files, directories (recursively, sorted) and snapshots into described input files."""
+def resolve_inputs(paths: list[Path], detect: Callable[[bytes, str], str],
+                   record_ends: dict[str, re.Pattern] | None = None, scratch: Path | None = None) -> ResolvedInputs:
+    """Expand files, directories (recursively, sorted) and snapshots into described input files
+    (`record_ends` and `scratch` as for describe_file)."""
+    cutting = {"record_ends": record_ends, "scratch": scratch}
     resolved = ResolvedInputs()
     seen: set[Path] = set()
     for path in paths:
@@ -89,7 +102,7 @@ def resolve_inputs(paths: list[Path], detect: Callable[[bytes, str], str]) -> Re
                 raise ValueError(f"snapshot {path} is incomplete: finish it with `lifeqa pull` before building")
             resolved.snapshots.append({"path": str(path.resolve()), **identity})
             for data_file in snapshot.data_files():
-                resolved.files.append(describe_file(data_file, detect, str(path.resolve()), identity.get("release")))
+                resolved.files.append(describe_file(data_file, detect, str(path.resolve()), identity.get("release"), **cutting))
                 seen.add(data_file.resolve())
             continue
         candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
@@ -100,7 +113,7 @@ def resolve_inputs(paths: list[Path], detect: Callable[[bytes, str], str]) -> Re
             if is_documentation(candidate):
                 resolved.skipped.append({"path": str(candidate.resolve()), "reason": "documentation, not data"})
                 continue
-            resolved.files.append(describe_file(candidate, detect))
+            resolved.files.append(describe_file(candidate, detect, **cutting))
     if not resolved.files:
         raise ValueError(f"no input files found in {[str(p) for p in paths]}")
     return resolved

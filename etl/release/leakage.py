@@ -42,7 +42,8 @@ class ReleaseEntities:
     texts: dict[str, str] = field(default_factory=dict)  # key -> sequence / SMILES
     splits: dict[str, str] = field(default_factory=dict)  # key -> split in the release
     answers: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))  # (key, q) -> sha
-    rows: list[tuple[str, str, str]] = field(default_factory=list)  # (key, question label, answer sha)
+    # (key, question label, answer sha) -> QA rows: equal rows are counted, not listed
+    rows: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
 
 def answer_digest(text: str) -> str:
@@ -63,7 +64,7 @@ def read_entities(release_dir: Path, dataset: Dataset) -> ReleaseEntities:
                 digest = answer_digest(answer)
                 found.texts[key], found.splits[key] = text, split
                 found.answers[(key, question)].add(digest)
-                found.rows.append((key, question, digest))
+                found.rows[(key, question, digest)] += 1
     return found
 
 
@@ -133,12 +134,12 @@ def split_figures(entities: ReleaseEntities, splits: dict[str, str], neighbours_
     similarities = [nearest[k][1] if k in nearest else 0.0 for k in evaluation]
     above = len(neighbours.above_threshold)
     copied, asked = Counter(), Counter()
-    for key, question, digest in entities.rows:
+    for (key, question, digest), rows in entities.rows.items():
         if splits[key] == TRAIN:
             continue
-        asked[question] += 1
+        asked[question] += rows
         hit = nearest.get(key)
-        copied[question] += bool(hit and digest in entities.answers.get((hit[0], question), ()))
+        copied[question] += rows * bool(hit and digest in entities.answers.get((hit[0], question), ()))
     return {
         "evaluation_entities": len(evaluation),
         "training_entities": len(training),

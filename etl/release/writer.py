@@ -41,7 +41,7 @@ class OutputPathError(ValueError):
     """`out` cannot be a release directory: a file, under a file, or not writable."""
 
 
-LEFTOVER_PATTERNS = (".{name}.staging-*", ".{name}.replaced-*")
+LEFTOVER_PATTERNS = (".{name}.staging-*", ".{name}.replaced-*", ".{name}.inputs-*")
 
 
 def nearest_existing(path: Path) -> Path:
@@ -84,6 +84,20 @@ def release_lock(out: Path):
             yield
         finally:
             lock_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def scratch_directory(out: Path):
+    """A directory next to `out` for the build's own copies of its inputs (decompressed gzip files),
+    removed when the build ends. Next to the release, because the executors read it: the release's
+    own directory must be one every node sees, and so is this."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.inputs-", dir=out.parent))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def shard_name(prefix: str, index: int, total: int) -> str:

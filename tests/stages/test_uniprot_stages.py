@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from etl.datasets.uniprotqa import (ParseFlatRecord, ParseUniProtFile, UniProtQAConfig, build_uniprotqa, files_df,
-                                    flat_records_df)
+from etl.datasets.uniprotqa import DATASET, ParseFlatChunk, ParseUniProtFile, UniProtQAConfig, build_uniprotqa, files_df
+from etl.pipeline.chunks import chunks_df
 from etl.parse.uniprot import detect_format
 from etl.pipeline.inputs import describe_file, resolve_inputs
 from etl.pipeline.steps import apply_step
@@ -22,36 +22,56 @@ def parsed_rows(df):
                    for r in rows), key=lambda r: r[:3])
 
 
-def test_large_flat_file_is_split_across_partitions_and_matches_the_stream(spark, shared_data, tmp_path):
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 512 KiB, so that the 4.2 MB sample is cut in several."""
+    from etl.pipeline import chunks
+
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 512 * 1024)
+
+
+def chunked(path, tmp_path):
+    return describe_file(path, detect_format, record_ends=DATASET.record_ends, scratch=tmp_path / "scratch")
+
+
+def test_flat_files_are_parsed_in_chunks_that_match_the_stream(spark, shared_data, tmp_path, small_chunks):
     sample = shared_data / "uniprot" / "uniprotkb_sample.dat"
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    hadoop.set("mapreduce.input.fileinputformat.split.maxsize", str(512 * 1024))
-    try:
-        records = flat_records_df(spark, describe_file(sample, detect_format))
-        assert records.rdd.getNumPartitions() >= 8  # 4.2 MB in 512 KiB splits
-        split_rows = parsed_rows(apply_step(records, ParseFlatRecord()))
-    finally:
-        hadoop.unset("mapreduce.input.fileinputformat.split.maxsize")
     compressed = tmp_path / "sample.dat.gz"
     compressed.write_bytes(gzip.compress(sample.read_bytes()))
+    plain, gunzipped = chunked(sample, tmp_path), chunked(compressed, tmp_path)
+    assert len(plain.chunks) >= 8 and len(gunzipped.chunks) == len(plain.chunks)
+    assert gunzipped.chunks[0].path != str(compressed)  # a decompressed copy, cut like the plain file
     streamed = parsed_rows(apply_step(files_df(spark, [describe_file(compressed, detect_format)]), ParseUniProtFile()))
-    assert len(split_rows) == 247
-    assert [r[0] for r in split_rows] == [r[0] for r in streamed]
-    assert [r[1:3] for r in split_rows] == [r[1:3] for r in streamed]
+    for file in (plain, gunzipped):
+        records = chunks_df(spark, [file])
+        assert records.rdd.getNumPartitions() == len(file.chunks)
+        rows = parsed_rows(apply_step(records, ParseFlatChunk()))
+        assert len(rows) == 247 and rows == streamed
 
 
-def test_truncated_plain_flat_file_rejects_only_the_cut_record(spark, shared_data, tmp_path):
+def test_truncated_plain_flat_file_rejects_only_the_cut_record(spark, shared_data, tmp_path, small_chunks):
     data = (shared_data / "uniprot" / "uniprotkb_sample.dat").read_bytes()
     cut = tmp_path / "cut.dat"
-    cut.write_bytes(data[:300_000])
-    rows = parsed_rows(apply_step(flat_records_df(spark, describe_file(cut, detect_format)), ParseFlatRecord()))
-    complete = data[:300_000].count(b"\n//\n")
-    assert [r[3] for r in rows].count(None) == complete
-    assert [r[3] for r in rows if r[3]] == ["truncated_input"]
+    cut.write_bytes(data[:1_300_000])
+    file = chunked(cut, tmp_path)
+    assert len(file.chunks) >= 2
+    parsed = apply_step(chunks_df(spark, [file]), ParseFlatChunk())
+    complete = data[:1_300_000].count(b"\n//\n")
+    assert [r[3] for r in parsed_rows(parsed)].count(None) == complete
+    rejects = parsed.filter("reject_reason IS NOT NULL").collect()
+    assert [(r["reject_reason"], r["reject_origin"]) for r in rejects] == [("truncated_input", f"{cut}#{complete}")]
+
+
+def test_a_damaged_gzip_flat_file_is_read_whole_by_the_stream_reader(shared_data, tmp_path):
+    data = gzip.compress((shared_data / "uniprot" / "uniprotkb_sample.dat").read_bytes())
+    cut = tmp_path / "cut.dat.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    assert chunked(cut, tmp_path).chunks == ()
+    assert list((tmp_path / "scratch").iterdir()) == []  # the partial copy is gone
 
 
 def test_every_record_of_every_file_is_released_or_rejected(spark, shared_data, tmp_path):
-    inputs = resolve_inputs([shared_data / "uniprot"], detect_format)
+    inputs = resolve_inputs([shared_data / "uniprot"], detect_format, DATASET.record_ends)
     gold, rejects, stages = build_uniprotqa(spark, inputs, UniProtQAConfig())
     released = {r["accession"] for r in gold.select("accession").distinct().collect()}
     rejected = rejects.collect()
@@ -87,8 +107,8 @@ def test_plain_flat_files_with_crlf_or_a_non_utf8_byte_lose_nothing(spark, share
     latin1.write_bytes(b"\n//\n".join(records))
     expected = parsed_rows(apply_step(files_df(spark, [describe_file(shared_data / "uniprot" / "uniprotkb_sample.dat",
                                                                      detect_format)]), ParseUniProtFile()))
-    assert parsed_rows(parse_stage(spark, resolve_inputs([crlf], detect_format)).df) == expected
-    damaged = parse_stage(spark, resolve_inputs([latin1], detect_format)).df
+    assert parsed_rows(parse_stage(spark, resolve_inputs([crlf], detect_format, DATASET.record_ends)).df) == expected
+    damaged = parse_stage(spark, resolve_inputs([latin1], detect_format, DATASET.record_ends)).df
     rejects = damaged.filter("reject_reason IS NOT NULL").select("reject_reason", "reject_origin").collect()
     assert [(r["reject_reason"], r["reject_origin"].rsplit("#", 1)[1]) for r in rejects] == [("not_utf8", "2")]
     assert [r for r in parsed_rows(damaged) if not r[3]] == [r for r in expected if r[1] != 2]
