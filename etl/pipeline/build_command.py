@@ -128,6 +128,7 @@ def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | 
     """Load the config, resolve inputs, run, print the summary; errors become one line and exit 1."""
     from etl.config import load_config
     from etl.pipeline.inputs import resolve_inputs
+    from etl.pipeline.progress import progress_for, watching
     from etl.pipeline.release_build import build_release
     from etl.release.writer import check_output, release_lock
     from etl.similarity.mmseqs import MissingToolError
@@ -144,15 +145,16 @@ def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | 
         check_split_tools(config.split)
         check_previous(config.split, dataset.name)
         check_output(out, force)
-        with release_lock(out), console.status(f"[bold]{dataset.name}[/]: reading inputs") as status:
-            resolved = resolve_inputs(inputs or [dataset.sample], dataset.detect_format)
-            status.update(f"[bold]{dataset.name}[/]: starting Spark")
-            spark = get_spark(master or config.spark.master, f"lifeqa-build-{dataset.name}", verbose,
-                              {"spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions), **config.spark.conf})
-            status.update(f"[bold]{dataset.name}[/]: parse, normalize, qa (Spark, {spark.sparkContext.master})")
-            manifest = build_release(dataset, spark, resolved, config, out, version, force,
-                                     report=lambda step: status.update(f"[bold]{dataset.name}[/]: {step}"),
-                                     command=command)
+        with release_lock(out):
+            with console.status(f"[bold]{dataset.name}[/]: reading inputs") as status:
+                resolved = resolve_inputs(inputs or [dataset.sample], dataset.detect_format)
+                status.update(f"[bold]{dataset.name}[/]: starting Spark")
+                spark = get_spark(master or config.spark.master, f"lifeqa-build-{dataset.name}", verbose,
+                                  {"spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
+                                   **config.spark.conf})
+            # Each stage and release step as it runs: live on a terminal, a line each in a log.
+            with watching(progress_for(console, spark.sparkContext, verbose), spark.sparkContext):
+                manifest = build_release(dataset, spark, resolved, config, out, version, force, command=command)
         if target_registry is not None:
             target_registry.add(out, manifest)  # indexed only once the release is committed in place
     except OutputPathError as exc:

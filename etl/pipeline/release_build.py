@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +13,7 @@ from etl.fileio import file_sha256
 from etl.pipeline.accounting import check_reject_fraction, reconcile, records_per_input
 from etl.pipeline.dataset import Dataset
 from etl.pipeline.inputs import ResolvedInputs
+from etl.pipeline.progress import step_started
 from etl.release.card import render_card
 from etl.release.leakage import leakage_report
 from etl.release.plots import draw_plots
@@ -81,10 +81,10 @@ def check_not_null(df, schema: TableSchema) -> None:
 
 
 def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: Path, version: str | None,
-                  force: bool, report: Callable[[str], None] = lambda step: None, command: str = "") -> dict:
+                  force: bool, command: str = "") -> dict:
     """Build `dataset` from `inputs` into the release directory `out`; return its manifest.
-    `report` hears the name of each step as it starts (the CLI shows it); `command` is the
-    command line that asked for the build, recorded in the manifest and the card."""
+    `command` is the command line that asked for the build, recorded in the manifest and the card.
+    Its stages and release steps are told to the progress watching it (progress.watching), if any."""
     from pyspark import StorageLevel
 
     started = utc_now()
@@ -93,6 +93,7 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
     # Checked, counted, listed and written split by split: computed once.
     gold = gold.persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        step_started("checking the counts")  # also where the gold rows are computed, on their first use
         counts = reconcile(stages)
         check_reject_fraction(counts, config.quality)
         check_not_empty(counts, config.release)
@@ -101,12 +102,12 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
         per_input = records_per_input(stages[0].df)
         rows_by_split = {row["split"]: row["count"] for row in gold.groupBy("split").count().collect()}
         counts |= {"rows": sum(rows_by_split.values()), "rows_by_split": dict(sorted(rows_by_split.items()))}
-        report("counting for the card")
+        step_started("counting for the card")
         statistics = release_statistics(gold, dataset, config.release.license)
         source_releases = sorted(r["source_release"] for r in gold.select("source_release").distinct().collect()
                                  if r["source_release"])
         with staged_directory(out, force) as staging:
-            report("writing the release")
+            step_started("writing the release")
             data = write_split_data(gold.select(*gold_schema.names), staging, list(dataset.sort_keys), rows_by_split,
                                     config.release.rows_per_shard, gold_schema.arrow())
             # Sorted on every column, so that equal rejects give equal rows in equal order (rejects_sha256).
@@ -140,11 +141,11 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
                 "statistics": statistics,
                 "plots": draw_plots(statistics, staging),
             }
-            report("validating the release")
+            step_started("validating the release")
             from etl.quality.gate import quality_gate  # Great Expectations loads only when a build gets here
 
             manifest["quality"] = quality_gate(staging, manifest)
-            report("measuring leakage")
+            step_started("measuring leakage")
             manifest["leakage"] = leakage_report(staging, dataset, config.split)
             write_json(staging / "manifest.json", manifest)
             card = dataset.card(config)

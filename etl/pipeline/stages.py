@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from etl.pipeline import progress
 from etl.pipeline.inputs import InputFile
 from etl.pipeline.steps import Step, origin_of, rejected, with_reject_fields
 from etl.quality.rejects import Rejected
@@ -37,12 +38,14 @@ class StageResult:
 
 def finish_stage(name: str, df, records_in: int | None = None, unit_column: str | None = None) -> StageResult:
     """Persist a stage's output and count it: records out (distinct `unit_column` when one input
-    record makes several rows) and rejects by reason."""
+    record makes several rows) and rejects by reason. A watched build hears the stage begin
+    (its Spark jobs then carry the stage's job group) and end, with its counts."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     # Spark is lazy and earlier stages are persisted, so counting here is when this stage runs.
     started = time.perf_counter()
+    progress.stage_started(name)
     df = df.persist(StorageLevel.MEMORY_AND_DISK)
     by_reason = {row["reject_reason"]: row["count"] for row in df.groupBy("reject_reason").count().collect()}
     kept = df.filter(F.col("reject_reason").isNull())
@@ -50,7 +53,9 @@ def finish_stage(name: str, df, records_in: int | None = None, unit_column: str 
     rejects = {reason: count for reason, count in by_reason.items() if reason is not None}
     if records_in is None:
         records_in = records_out + sum(rejects.values())
-    return StageResult(name, df, records_in, records_out, rejects, time.perf_counter() - started)
+    stage = StageResult(name, df, records_in, records_out, rejects, time.perf_counter() - started)
+    progress.stage_finished(stage)
+    return stage
 
 
 def all_rejects(stages: list[StageResult], source: str):

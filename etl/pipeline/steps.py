@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
+from etl.pipeline.progress import row_counter
 from etl.quality.rejects import Rejected
 from etl.schema import TableSchema, table
 
@@ -120,14 +121,19 @@ def rows_to_batches(rows: Iterable[dict], schema: pa.Schema, step: Step) -> Iter
 
 
 def apply_step(df, step: Step):
-    """Run `step` over every partition of `df`; rows out carry the reject columns."""
+    """Run `step` over every partition of `df`; rows out carry the reject columns. A live display
+    of the build gets the rows a task yielded (in an accumulator) when the task ends."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     schema = with_reject_fields(table(step.output).arrow())
+    counter = row_counter(df.sparkSession.sparkContext)
 
     def run_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         records = (row for batch in batches for row in batch.to_pylist())
-        yield from rows_to_batches(step.run(records), schema, step)
+        for out in rows_to_batches(step.run(records), schema, step):
+            if counter is not None:
+                counter.add(out.num_rows)
+            yield out
 
     return df.mapInArrow(run_partition, from_arrow_schema(schema))
 
