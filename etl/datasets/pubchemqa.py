@@ -223,6 +223,9 @@ def normalize_stage(paired: StageResult, config: PubChemQAConfig) -> StageResult
     bronze = accepted(paired.df, table(BRONZE))
     silver_only = [c for c in table(SILVER).names if c not in table(BRONZE).names]
     rows = bronze.select("*", *[F.lit(None).cast(table(SILVER).spark()[c].dataType).alias(c) for c in silver_only])
+    # Spread by CID over the shuffle partitions: the structures arrive in their file's one partition
+    # (a bulk CID-SMILES file is one), and RDKit is the build's costliest per-record work.
+    rows = rows.repartition(int(bronze.sparkSession.conf.get("spark.sql.shuffle.partitions")), "cid")
     return finish_stage("normalize", apply_step(rows, NormalizeStructure(config)), records_in=paired.records_out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -121,6 +122,12 @@ def previous_directory(previous: str | None, registry: str | None) -> str | None
     return str(local)
 
 
+def check_inputs_exist(paths: list[Path]) -> None:
+    missing = [str(path) for path in paths if not Path(path).exists()]
+    if missing:
+        raise FileNotFoundError(f"input not found: {', '.join(missing)}")
+
+
 def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | None, out: Path | None,
                       version: str | None, master: str | None, force: bool, verbose: bool,
                       split_strategy: str | None = None, previous: str | None = None,
@@ -130,7 +137,7 @@ def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | 
     from etl.pipeline.inputs import resolve_inputs
     from etl.pipeline.progress import progress_for, watching
     from etl.pipeline.release_build import build_release
-    from etl.release.writer import check_output, release_lock
+    from etl.release.writer import check_output, release_lock, scratch_directory
     from etl.similarity.mmseqs import MissingToolError
     from etl.spark import get_spark
     from etl.split import check_previous, check_split_tools
@@ -145,13 +152,19 @@ def run_build_command(dataset: Dataset, inputs: list[Path], config_path: Path | 
         check_split_tools(config.split)
         check_previous(config.split, dataset.name)
         check_output(out, force)
-        with release_lock(out):
-            with console.status(f"[bold]{dataset.name}[/]: reading inputs") as status:
-                resolved = resolve_inputs(inputs or [dataset.sample], dataset.detect_format)
-                status.update(f"[bold]{dataset.name}[/]: starting Spark")
+        inputs = inputs or [dataset.sample]
+        check_inputs_exist(inputs)
+        # The scratch directory holds decompressed copies of gzip inputs, read in chunks by the tasks.
+        with release_lock(out), scratch_directory(out) as scratch:
+            with (console.status(f"[bold]{dataset.name}[/]: reading inputs, starting Spark"),
+                  ThreadPoolExecutor(1, thread_name_prefix="lifeqa-inputs") as pool):
+                # The driver's one pass over the inputs (checksums, chunks, gzip copies) runs while
+                # the JVM starts: hashing, inflating and file reads let go of the GIL.
+                reading = pool.submit(resolve_inputs, inputs, dataset.detect_format, dataset.record_ends, scratch)
                 spark = get_spark(master or config.spark.master, f"lifeqa-build-{dataset.name}", verbose,
                                   {"spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
                                    **config.spark.conf})
+                resolved = reading.result()
             # Each stage and release step as it runs: live on a terminal, a line each in a log.
             with watching(progress_for(console, spark.sparkContext, verbose), spark.sparkContext):
                 manifest = build_release(dataset, spark, resolved, config, out, version, force, command=command)

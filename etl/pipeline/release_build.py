@@ -136,8 +136,8 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
                 "reconciled": True,
                 "incomplete_inputs": incomplete_inputs(rejects),
                 "files": {str(p.relative_to(staging)): file_sha256(p) for p in data_files + reject_files},
-                "content_sha256": rows_sha256(data_files, staging),
-                "rejects_sha256": rows_sha256(reject_files, staging),
+                "content_sha256": rows_sha256(data_files, staging, spark),
+                "rejects_sha256": rows_sha256(reject_files, staging, spark),
                 "statistics": statistics,
                 "plots": draw_plots(statistics, staging),
             }

@@ -61,12 +61,13 @@ class Step:
         self.setup()
         for record in records:
             try:
-                # Whole, so that a record rejected half-way yields nothing but its reject.
-                outputs = list(self.process(record))
+                yield from self.outputs_of(record)
             except Rejected as rejected:
                 yield self.reject_row(rejected, self.record_id(record), self.origin(record))
-                continue
-            yield from outputs
+
+    def outputs_of(self, record: dict) -> Iterable[dict]:
+        # Whole, so that a record rejected half-way yields nothing but its reject.
+        return list(self.process(record))
 
     @staticmethod
     def reject_row(rejected: Rejected, record_id: str | None, origin: str) -> dict:
@@ -85,6 +86,11 @@ class FileStep(Step):
 
     def origin(self, record: dict) -> str:
         return origin_of(record["path"], 0)
+
+    def outputs_of(self, record: dict) -> Iterable[dict]:
+        # Streamed: one file may hold millions of records, each already rejected on its own by
+        # `process`; what a file-level reject cuts short was complete, and stays.
+        return self.process(record)
 
 
 def origin_of(path: str | None, record_index: int | None) -> str:

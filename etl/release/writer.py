@@ -154,24 +154,38 @@ def write_sorted_parquet(df, directory: Path, prefix: str, sort_keys: list[str],
     return written
 
 
-def rows_sha256(paths: list[Path], root: Path, batch_rows: int = 65_536) -> str:
-    """One checksum over the rows of Parquet files (with their relative names), in name order.
+def rows_sha256(paths: list[Path], root: Path, spark=None) -> str:
+    """One checksum over the rows of Parquet files: the sha256 of each file's name (relative to
+    `root`) and row digest (file_rows_sha256), in name order.
 
     Taken over the data, not the file bytes: parquet-mr lists a column's encodings in
-    hash-set order, so two JVMs write the same rows as different bytes. The rows are
-    streamed back batch by batch (Arrow IPC, schema metadata dropped); nothing is held whole."""
+    hash-set order, so two JVMs write the same rows as different bytes. With `spark`, the
+    files are read back by Spark tasks, side by side, and only their digests reach the driver."""
+    names = sorted(paths)
+    files = [str(path) for path in names]
+    if spark is not None and files:
+        digests = spark.sparkContext.parallelize(files, len(files)).map(file_rows_sha256).collect()
+    else:
+        digests = [file_rows_sha256(file) for file in files]
+    combined = hashlib.sha256()
+    for path, digest in zip(names, digests):
+        combined.update(str(path.relative_to(root)).encode() + b"\0" + digest.encode() + b"\n")
+    return combined.hexdigest()
+
+
+def file_rows_sha256(path: str, batch_rows: int = 65_536) -> str:
+    """The sha256 of a Parquet file's rows, streamed batch by batch as Arrow IPC (schema
+    metadata dropped); nothing is held whole."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-            batch = batch.replace_schema_metadata(None)
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, batch.schema) as writer:
-                writer.write_batch(batch)
-            digest.update(sink.getvalue().to_pybytes())
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        batch = batch.replace_schema_metadata(None)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        digest.update(sink.getvalue().to_pybytes())
     return digest.hexdigest()
 
 
