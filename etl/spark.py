@@ -46,7 +46,8 @@ def spark_conf(master: str | None = None, extra: dict[str, str] | None = None,
         "spark.hadoop.parquet.enable.summary-metadata": "false",
     }
     if not verbose:
-        # Set before the JVM starts, so even Spark's start-up warnings stay quiet.
+        # Set before the JVM starts, so even Spark's start-up warnings stay quiet. The driver's only:
+        # on a cluster the executors log into their workers' directories, not onto this terminal.
         conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{QUIET_LOG4J}"
     if conf["spark.master"].startswith("local"):
         # Workers must run the interpreter that has lifeqa installed.
@@ -56,7 +57,8 @@ def spark_conf(master: str | None = None, extra: dict[str, str] | None = None,
         # aggregations little room next to the persisted stages.
         conf["spark.driver.memory"] = "2g"
         # Shuffle and spill files in one folder of this process's own, removed when it exits
-        # (Spark's default, /tmp/blockmgr-*, outlives a killed run).
+        # (Spark's default, /tmp/blockmgr-*, outlives a killed run). A cluster's executors keep
+        # theirs where their workers say (SPARK_LOCAL_DIRS), on their own disks.
         conf["spark.local.dir"] = local_scratch_dir()
     conf.update(extra or {})
     return conf
@@ -80,9 +82,15 @@ def get_spark(
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
+    # The executors' Python workers run the interpreter PYSPARK_PYTHON names: unless set, this one,
+    # which has lifeqa installed. On a cluster that path must then hold the same Python with lifeqa
+    # on every node, or PYSPARK_PYTHON names the interpreter of an environment shipped to the
+    # executors with spark.archives (README, "Running on a cluster").
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if (master or DEFAULT_MASTER).startswith("local"):
         # A local run needs no routable address; this also silences Spark's loopback warning.
+        # A cluster's executors must reach the driver, at the address Spark picks for this host
+        # (or SPARK_LOCAL_IP / spark.driver.host where the host has several), so it is left alone.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf = SparkConf().setAppName(app_name).setAll(spark_conf(master, extra_conf, verbose).items())
     # The JVM outlives a stopped session, and a later session reuses it: only a first start prints the notice.
