@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_pubchemqa_scale import JVM, LIFEQA_DRIVER, PYTHON_WORKER, run_build  # noqa: E402
+from bench_pubchemqa_scale import JVM, LIFEQA_DRIVER, PYTHON_WORKER, release_steps, run_build  # noqa: E402
 
 LOOP = Path(__file__).resolve().parent / "reference_uniprotqa_loop.py"
 
@@ -56,6 +56,7 @@ def main() -> None:
           f"{loop_result['seconds']}")
     print(f"build: {build.wall_seconds:.1f} s, {counts['rows']:,} QA rows, {counts['records_rejected']:,} rejected")
     print("build stages (s): " + ", ".join(f"{name} {stage['seconds']:.1f}" for name, stage in manifest["stages"].items()))
+    print("release steps (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in release_steps(build.output).items()))
     print(f"same work: {'yes' if same else 'NO'}")
     peaks = build.peak.by_kind
     entries = counts["records_in"]
