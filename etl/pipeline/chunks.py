@@ -24,7 +24,7 @@ import re
 import tempfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from etl.pipeline.streams import open_binary
@@ -49,8 +49,7 @@ class Chunk:
 @dataclass(frozen=True)
 class ScannedFile:
     sha256: str  # of the file's own bytes (compressed, if it is gzip)
-    chunks: tuple[Chunk, ...]  # empty: read the file whole
-    decompressed_copy: str | None = None
+    chunks: tuple[Chunk, ...]  # empty: read the file whole; of a gzip file, they name its decompressed copy
 
 
 class RecordCutter:
@@ -104,19 +103,14 @@ def scan_file(path: str, compressed: bool, record_end: re.Pattern | None, scratc
     with open_binary(path) as stream:
         blocks = _hashed_blocks(stream, digest)
         if record_end is None or (compressed and scratch is None):
-            scanned = ScannedFile("", ())
+            chunks = ()
         elif compressed:
-            scanned = _cut_decompressed(path, blocks, record_end, scratch)
+            chunks = _cut_decompressed(path, blocks, record_end, scratch)
         else:
-            cutter = RecordCutter(path, record_end)
-            size = 0
-            for block in blocks:
-                cutter.update(block)
-                size += len(block)
-            scanned = ScannedFile("", () if cutter.has_carriage_return else cutter.finish(size))
+            chunks = _cut(RecordCutter(path, record_end), blocks)
         for _ in blocks:  # what the cutting did not read still counts in the checksum
             pass
-    return replace(scanned, sha256=digest.hexdigest())
+    return ScannedFile(digest.hexdigest(), chunks)
 
 
 def _hashed_blocks(stream, digest) -> Iterator[bytes]:
@@ -125,24 +119,29 @@ def _hashed_blocks(stream, digest) -> Iterator[bytes]:
         yield block
 
 
-def _cut_decompressed(path: str, blocks: Iterator[bytes], record_end: re.Pattern, scratch: Path) -> ScannedFile:
+def _cut(cutter: RecordCutter, blocks, copy_to=None) -> tuple[Chunk, ...]:
+    """The chunks of the bytes `blocks` yield (written to `copy_to` on the way, if given); none
+    for bytes holding a CR, which the record-end pattern would not see."""
+    size = 0
+    for block in blocks:
+        if copy_to is not None:
+            copy_to.write(block)
+        cutter.update(block)
+        size += len(block)
+    return () if cutter.has_carriage_return else cutter.finish(size)
+
+
+def _cut_decompressed(path: str, blocks: Iterator[bytes], record_end: re.Pattern, scratch: Path) -> tuple[Chunk, ...]:
     scratch.mkdir(parents=True, exist_ok=True)
     handle, copy = tempfile.mkstemp(dir=scratch, suffix="-" + Path(path).name.removesuffix(".gz"))
-    cutter = RecordCutter(copy, record_end)
-    size = 0
     try:
         with open(handle, "wb") as out:
-            for plain in _inflated(blocks):
-                out.write(plain)
-                cutter.update(plain)
-                size += len(plain)
+            chunks = _cut(RecordCutter(copy, record_end), _inflated(blocks), out)
     except (zlib.error, EOFError):
-        os.unlink(copy)
-        return ScannedFile("", ())
-    if cutter.has_carriage_return:
-        os.unlink(copy)
-        return ScannedFile("", ())
-    return ScannedFile("", cutter.finish(size), copy)
+        chunks = ()
+    if not chunks:
+        os.unlink(copy)  # nothing will read it: the file is read whole, from the gzip
+    return chunks
 
 
 def _inflated(blocks: Iterator[bytes]) -> Iterator[bytes]:
@@ -170,10 +169,12 @@ def chunks_df(spark, files: list):
     the file's own path (records are named by it), where the chunk's bytes are, and its place."""
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
+    from etl.pipeline.stages import one_row_per_task
+
     schema = StructType([
         StructField("path", StringType(), False), StructField("release", StringType(), True),
         StructField("chunk_path", StringType(), False), StructField("start", LongType(), False),
         StructField("end", LongType(), False), StructField("first_record", LongType(), False),
     ])
-    rows = [(f.path, f.release, c.path, c.start, c.end, c.first_record) for f in files for c in f.chunks]
-    return spark.createDataFrame(rows, schema).repartition(len(rows))
+    return one_row_per_task(spark, [(f.path, f.release, c.path, c.start, c.end, c.first_record)
+                                    for f in files for c in f.chunks], schema)

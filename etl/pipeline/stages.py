@@ -79,7 +79,11 @@ def files_df(spark, files: list[InputFile]):
         StructField("path", StringType(), False), StructField("format", StringType(), False),
         StructField("compressed", BooleanType(), False), StructField("release", StringType(), True),
     ])
-    rows = [(f.path, f.format, f.compressed, f.release) for f in files]
+    return one_row_per_task(spark, [(f.path, f.format, f.compressed, f.release) for f in files], schema)
+
+
+def one_row_per_task(spark, rows: list[tuple], schema):
+    """A small DataFrame of `rows`, each in a partition of its own, so that each is one task."""
     return spark.createDataFrame(rows, schema).repartition(max(1, len(rows)))
 
 
