@@ -53,15 +53,32 @@ def spark_conf(master: str | None = None, extra: dict[str, str] | None = None,
         # Workers must run the interpreter that has lifeqa installed.
         conf["spark.pyspark.python"] = sys.executable
         conf["spark.pyspark.driver.python"] = sys.executable
-        # In local mode the driver JVM is also the executor; Spark's 1g default leaves
-        # aggregations little room next to the persisted stages.
-        conf["spark.driver.memory"] = "2g"
+        # In local mode the driver JVM is also the executor: it holds the persisted stages next to
+        # the sorts and joins, so Spark's 1g default runs out of heap on a PubChem-sized build.
+        conf["spark.driver.memory"] = local_driver_memory()
         # Shuffle and spill files in one folder of this process's own, removed when it exits
         # (Spark's default, /tmp/blockmgr-*, outlives a killed run). A cluster's executors keep
         # theirs where their workers say (SPARK_LOCAL_DIRS), on their own disks.
         conf["spark.local.dir"] = local_scratch_dir()
     conf.update(extra or {})
     return conf
+
+
+# Where a container's memory limit is, under cgroup v2 and v1 (a huge number there: no limit).
+CGROUP_MEMORY_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+MIN_LOCAL_DRIVER_MB = 2048
+
+
+def local_driver_memory() -> str:
+    """A local master's heap: a quarter of the memory this process may use (the JVM's own default
+    share), at least 2 GB. The heap is claimed as it is needed, so a small build stays small."""
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit in CGROUP_MEMORY_LIMITS:
+        try:
+            available = min(available, int(Path(limit).read_text()))
+        except (OSError, ValueError):  # no such cgroup file, or "max"
+            pass
+    return f"{max(MIN_LOCAL_DRIVER_MB, available // 4 >> 20)}m"
 
 
 @functools.cache

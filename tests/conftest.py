@@ -23,6 +23,17 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def cid_smiles(shared_data) -> bytes:
+    """A bulk CID-SMILES file of the real ChEBI-20 structures, with what the line reader must skip or
+    reject in it: blank and whitespace-only lines, a line that is not UTF-8, one with three fields."""
+    rows = (shared_data / "pubchem" / "chebi20_test.tsv").read_text().splitlines()[1:]
+    lines = [f"{cid}\t{smiles}".encode() for cid, smiles, _ in (row.split("\t") for row in rows)]
+    for at, damage in [(5, b""), (6, b"  \t"), (700, b"7\tC\xff"), (1500, b"8\tC\tC"), (2200, b""), (2201, b"")]:
+        lines.insert(at, damage)
+    return b"\n".join(lines) + b"\n"
+
+
+@pytest.fixture(scope="session")
 def spark():
     from etl.spark import get_spark
 

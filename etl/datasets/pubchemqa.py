@@ -30,13 +30,17 @@ last one kept:
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
+
 from pydantic import Field
 
 from etl.config import DatasetConfig, QualitySettings, ReleaseSettings, SparkSettings
 from etl.normalize.descriptions import DescriptionPolicy, clean_description
 from etl.normalize.molecules import MoleculeNormalizer, MoleculePolicy
-from etl.parse.pubchem import detect_pubchem_format, iter_pubchem_records
+from etl.parse.pubchem import LINE_FORMATS, detect_pubchem_format, iter_line_records, iter_pubchem_records
 from etl.paths import SAMPLE_DIR
+from etl.pipeline.chunks import NonBlankLine, chunk_of, chunks_df, read_chunk
 from etl.pipeline.dataset import Dataset, Entity
 from etl.pipeline.inputs import UNKNOWN, ResolvedInputs
 from etl.pipeline.stages import (StageResult, all_rejects, files_df, finish_stage, origin_column, reject_duplicates,
@@ -93,17 +97,28 @@ class ParsePubChemFile(FileStep):
 
     stage, source, output = "parse", SOURCE, BRONZE
 
+    def parsed_records(self, record: dict) -> Iterator[dict]:
+        with open_content(record["path"], record["compressed"]) as stream:
+            yield from iter_pubchem_records(stream, record["path"], record["format"])
+
     def process(self, record: dict):
         path = record["path"]
-        with open_content(path, record["compressed"]) as stream:
-            for parsed in iter_pubchem_records(stream, path, record["format"]):
-                origin = origin_of(path, parsed["record_index"])
-                if parsed["kind"] == "reject":
-                    yield self.reject_row(Rejected(parsed["reason"], parsed["detail"] or ""),
-                                          parsed["record_id"], origin)
-                else:
-                    yield {**parsed, "source_format": record["format"], "origin_file": path,
-                           "source_release": record["release"]}
+        for parsed in self.parsed_records(record):
+            origin = origin_of(path, parsed["record_index"])
+            if parsed["kind"] == "reject":
+                yield self.reject_row(Rejected(parsed["reason"], parsed["detail"] or ""), parsed["record_id"], origin)
+            else:
+                yield {**parsed, "source_format": record["format"], "origin_file": path,
+                       "source_release": record["release"]}
+
+
+class ParsePubChemChunk(ParsePubChemFile):
+    """A chunk of a bulk CID-SMILES or CID-Title file (etl/pipeline/chunks.py) -> its lines' rows and rejects."""
+
+    def parsed_records(self, record: dict) -> Iterator[dict]:
+        chunk = chunk_of(record)
+        with io.BytesIO(read_chunk(chunk)) as stream:
+            yield from iter_line_records(stream, record["format"], chunk.first_record, chunk.lines_before, chunk.start)
 
 
 class NormalizeStructure(Step):
@@ -175,9 +190,13 @@ class GeneratePubChemQA(Step):
 
 
 def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
-    readable = [f for f in inputs.files if f.format != UNKNOWN]
+    # Bulk CID-x files the driver cut into chunks are parsed chunk by chunk; the rest, a file a task.
+    cut = [f for f in inputs.files if f.chunks]
+    streamed = [f for f in inputs.files if not f.chunks and f.format != UNKNOWN]
     unknown = [f for f in inputs.files if f.format == UNKNOWN]
-    parts = [apply_step(files_df(spark, readable), ParsePubChemFile())] if readable else []
+    parts = [apply_step(chunks_df(spark, cut), ParsePubChemChunk())] if cut else []
+    if streamed:
+        parts.append(apply_step(files_df(spark, streamed), ParsePubChemFile()))
     if unknown:
         parts.append(unknown_format_rejects(spark, unknown, BRONZE))
     return finish_stage("parse", union_all(parts))
@@ -465,4 +484,5 @@ DATASET = Dataset(
     licenses=depositor_licenses,
     # Keyed by the normalized SMILES, not the InChIKey, which merges tautomers that the GIN sees as different graphs.
     entity=Entity(kind="molecule", text_column="smiles", id_column="cid", unit="atom"),
+    record_ends={fmt: NonBlankLine() for fmt in LINE_FORMATS},
 )

@@ -25,10 +25,10 @@ from etl.exclusions import (check_exclusions, exclude_rows, exclusion_report, ne
                             removed_per_list)
 from etl.normalize.sequences import SequencePolicy, normalize_sequence
 from etl.normalize.text import TextPolicy
-from etl.parse.uniprot import FLAT, FLAT_RECORD_END, detect_format, parse_entries, parse_flat_stream
+from etl.parse.uniprot import FLAT, FLAT_END_TEXT, detect_format, parse_entries, parse_flat_stream
 from etl.paths import SAMPLE_DIR
 from etl.pipeline.dataset import Dataset, Entity
-from etl.pipeline.chunks import Chunk, chunks_df, read_chunk
+from etl.pipeline.chunks import EndLine, chunk_of, chunks_df, read_chunk
 from etl.pipeline.inputs import UNKNOWN, ResolvedInputs
 from etl.pipeline.stages import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates, reject_rows_where,
                                  union_all, unknown_format_rejects)
@@ -95,7 +95,7 @@ class ParseFlatChunk(FileStep):
 
     def process(self, record: dict):
         path = record["path"]
-        chunk = Chunk(record["chunk_path"], record["start"], record["end"], record["first_record"])
+        chunk = chunk_of(record)
         with io.BytesIO(read_chunk(chunk)) as stream:
             for index, accession, result in parse_flat_stream(stream, chunk.first_record, chunk.start):
                 if isinstance(result, Rejected):
@@ -319,5 +319,5 @@ DATASET = Dataset(
     card=uniprotqa_card,
     entity=Entity(kind="protein", text_column="sequence", id_column="accession", unit="residue",
                   key_column="sequence_sha256"),
-    record_ends={FLAT: FLAT_RECORD_END},
+    record_ends={FLAT: EndLine(FLAT_END_TEXT)},
 )

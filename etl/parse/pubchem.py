@@ -206,8 +206,8 @@ def iter_pubchem_records(stream: BinaryIO, name: str, fmt: str) -> Iterator[dict
         "pug_rest_json": _iter_property_table,
         "pug_rest_csv": _iter_pug_rest_csv,
         "sdf": _iter_sdf,
-        "cid_smiles": _iter_cid_smiles,
-        "cid_title": _iter_cid_title,
+        "cid_smiles": partial(iter_line_records, fmt="cid_smiles"),
+        "cid_title": partial(iter_line_records, fmt="cid_title"),
         "chebi20_tsv": _iter_chebi20,
     }
     if fmt not in parsers:
@@ -718,10 +718,10 @@ def _header(lines: Iterator[Line]) -> str | Rejected | None:
     return None
 
 
-def _line_records(lines: Iterator[Line], records_of) -> Iterator[dict]:
-    """`records_of(line number, text, index)` for each non-blank line, `index` counting them;
-    a line that does not decode is one reject."""
-    index = 0
+def _line_records(lines: Iterator[Line], records_of, first_index: int = 0) -> Iterator[dict]:
+    """`records_of(line number, text, index)` for each non-blank line, `index` counting them from
+    `first_index`; a line that does not decode is one reject."""
+    index = first_index
     for line in lines:
         if not line.data.strip():
             continue
@@ -734,12 +734,13 @@ def _line_records(lines: Iterator[Line], records_of) -> Iterator[dict]:
         index += 1
 
 
-def _iter_cid_smiles(stream: BinaryIO) -> Iterator[dict]:
-    yield from _line_records(iter_lines(stream), partial(_cid_pair_records, record_of=cid_smiles_record))
-
-
-def _iter_cid_title(stream: BinaryIO) -> Iterator[dict]:
-    yield from _line_records(iter_lines(stream), partial(_cid_pair_records, record_of=cid_title_record))
+def iter_line_records(stream: BinaryIO, fmt: str, first_record: int = 0, lines_before: int = 0,
+                      first_offset: int = 0) -> Iterator[dict]:
+    """The records of a file of one record a line (a format of `LINE_FORMATS`), or of a part of one
+    that starts at a line's start: `first_record` is the index of its first record, `lines_before`
+    and `first_offset` the lines and bytes before it in the file."""
+    lines = iter_lines(stream, lines_before=lines_before, first_offset=first_offset)
+    yield from _line_records(lines, partial(_cid_pair_records, record_of=LINE_FORMATS[fmt]), first_record)
 
 
 def _cid_pair_records(number: int, text: str, index: int, record_of) -> list[dict]:
@@ -760,6 +761,10 @@ def cid_title_record(raw_cid: str, title: str, record_index: int) -> dict:
     except Rejected as rejected:
         return reject_record(rejected.reason, rejected.detail, raw_cid, record_index)
     return {"kind": "title", "cid": cid, "title": title, "record_index": record_index}
+
+
+# PubChem's bulk CID-x files: one record a line, so that they can be read in parts side by side.
+LINE_FORMATS = {"cid_smiles": cid_smiles_record, "cid_title": cid_title_record}
 
 
 def _iter_chebi20(stream: BinaryIO) -> Iterator[dict]:

@@ -48,9 +48,8 @@ _FLAT_MOLECULE = re.compile(r"^\[([^\]]+)\]:\s*|^([^.;:\[\]{}]+):\s+")
 _XML_NS = re.compile(r"^\{[^}]*\}")
 # Records are found on the raw bytes, before decoding (see "records out of raw bytes").
 _FLAT_END_LINE = re.compile(rb"(?:\A|(?<=[\r\n]))//(?:\r\n|\r|\n|\Z)")
-# The same end line in a file with LF line ends, as etl.pipeline.chunks counts record ends:
-# its newline a lookahead, so that `//` lines in a row are each one match.
-FLAT_RECORD_END = re.compile(rb"\n//(?=\n)")
+# The text of that end line, by which etl.pipeline.chunks cuts a file at record ends.
+FLAT_END_TEXT = b"//"
 _LEADING_BLANK_LINES = re.compile(rb"(?:[ \t\f\v]*(?:\r\n|\r|\n))*")
 _XML_ROOT_START = re.compile(rb"<(?P<name>(?:[\w.-]+:)?uniprot)(?:\s[^<>\x80-\xff]*)?>")
 _XML_ENTRY_TAG = re.compile(rb"(?P<end></(?:[\w.-]+:)?entry\s*>)|(?P<start><(?:[\w.-]+:)?entry[\s>])")

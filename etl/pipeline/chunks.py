@@ -1,19 +1,21 @@
 """Cutting a file of records into byte ranges that Spark tasks parse side by side.
 
 The driver reads every input once anyway, for the sha256 the manifest names it by. In
-that same pass it counts the records of a splittable format (one whose records end in a
-line a byte pattern finds, such as UniProt's `//`) and cuts the file into chunks of about
-`CHUNK_BYTES` at record ends, so that each chunk knows the index of its first record. A
-task then reads its own byte range straight from the file and parses it: no record
-crosses a chunk, and record indices, origins and a truncated last record come out as a
-single reader of the whole file would give them.
+that same pass it counts the records of a splittable format (one whose records end at line
+ends that a `RecordEnds` finds: UniProt's `//` line, or every non-blank line of a bulk
+CID-SMILES file) and cuts the file into chunks of about `CHUNK_BYTES` at record ends, so
+that each chunk knows the index of its first record and how many lines come before it. A
+task then reads its own byte range straight from the file and parses it: no record crosses
+a chunk, and record indices, line numbers, origins and a truncated last record come out as
+a single reader of the whole file would give them.
 
 A gzip file is one stream that no reader can split. The driver decompresses it in the
 same pass into a plain copy in a scratch directory (a path every node sees: next to the
-release), which is then cut like a plain file. A file the pass cannot cut — CR line ends
-the pattern does not see, a damaged gzip stream, or no scratch directory — has no chunks
-and is read whole, by one task, by the dataset's streaming reader, which reports exactly
-where the damage is.
+release), which is then cut like a plain file. A file the pass cannot cut has no chunks and
+is read whole, by one task, by the dataset's streaming reader, which reports exactly where
+any damage is: CR line ends or a leading byte order mark (which the parsers read and the
+counting here does not), a line longer than `MAX_LINE_BYTES`, no record end at all, a
+damaged gzip stream, or no scratch directory.
 """
 
 from __future__ import annotations
@@ -26,24 +28,27 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from etl.pipeline.streams import open_binary
 
 CHUNK_BYTES = 32 << 20
 READ_BYTES = 8 << 20
-CARRIED_BYTES = 16  # longer than any record-end pattern with its lookahead
+MAX_LINE_BYTES = 64 << 20
 GZIP_WINDOW = 16 + zlib.MAX_WBITS  # wbits for a gzip header and trailer
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
 class Chunk:
     """Bytes [start, end) of `path`, starting at a record's first line; `first_record` is the
-    index in the file of its first record."""
+    index in the file of its first record, `lines_before` the number of lines before `start`."""
 
     path: str
     start: int
     end: int
     first_record: int
+    lines_before: int
 
 
 @dataclass(frozen=True)
@@ -52,62 +57,133 @@ class ScannedFile:
     chunks: tuple[Chunk, ...]  # empty: read the file whole; of a gzip file, they name its decompressed copy
 
 
+class RecordEnds(Protocol):
+    """Where a format's records end, in bytes that start at a line's start and end with a newline."""
+
+    def count(self, lines: bytes) -> int:
+        """The number of records that end in `lines`."""
+
+    def next_end(self, lines: bytes, line_start: int) -> int | None:
+        """The offset past the newline of the first record end whose line starts at or after
+        `line_start` (a line's start); None if `lines` has none."""
+
+
+class LinesMatching:
+    """Lines whose whole text the regex `text` matches. They are found by the newline before them,
+    a literal that the regex engine scans for fast, and the first line on its own."""
+
+    def __init__(self, text: bytes):
+        self.after_newline = re.compile(rb"\n(?:" + text + rb")(?=\n)")
+        self.first_line = re.compile(rb"(?:" + text + rb")\n")
+
+    def count(self, lines: bytes) -> int:
+        first = self.first_line.match(lines) is not None
+        return first + sum(1 for _ in self.after_newline.finditer(lines))
+
+    def next_end(self, lines: bytes, line_start: int) -> int | None:
+        if match := self.first_line.match(lines, line_start):
+            return match.end()
+        match = self.after_newline.search(lines, line_start)
+        return None if match is None else match.end() + 1
+
+
+class EndLine(LinesMatching):
+    """Records that each end with a line of exactly `text` (a UniProt flat file's `//`)."""
+
+    def __init__(self, text: bytes):
+        super().__init__(re.escape(text))
+
+
+class NonBlankLine:
+    """Records of one line each; a blank line (whitespace only) is none, as the line parsers skip it."""
+
+    blank_lines = LinesMatching(rb"[ \t\f\v]*")
+
+    def count(self, lines: bytes) -> int:
+        return lines.count(b"\n") - self.blank_lines.count(lines)
+
+    def next_end(self, lines: bytes, line_start: int) -> int | None:
+        while (line_end := lines.find(b"\n", line_start)) != -1:
+            if lines[line_start:line_end].strip():
+                return line_end + 1
+            line_start = line_end + 1
+        return None
+
+
 class RecordCutter:
-    """Fed a file's (decompressed) bytes in order, counts record ends and cuts a chunk at the
-    first record end after every `chunk_bytes`.
+    """Fed a file's (decompressed) bytes in order, counts its records and lines, and cuts a chunk
+    at the first record end `chunk_bytes` or more past the chunk's start.
 
-    `record_end` must match a record's end line (under CARRIED_BYTES long), its final newline as
-    a lookahead (so that a match never consumes the newline the next end line starts with), and
-    the cut lands past that newline. The bytes are seen as
-    if a newline preceded the file, so that a file starting with an end line counts it."""
+    Only whole lines are counted: the start of a line that no newline has ended yet waits for
+    the next block, so that where blocks fall changes nothing."""
 
-    def __init__(self, path: str, record_end: re.Pattern, chunk_bytes: int | None = None):
-        self.path, self.record_end, self.chunk_bytes = path, record_end, chunk_bytes or CHUNK_BYTES
+    def __init__(self, path: str, ends: RecordEnds, chunk_bytes: int | None = None):
+        self.path, self.ends, self.chunk_bytes = path, ends, chunk_bytes or CHUNK_BYTES
         self.chunks: list[Chunk] = []
-        self.records = 0  # record ends seen so far
-        self.chunk_start = self.chunk_first_record = 0
-        self.carried, self.carried_at = b"\n", -1  # bytes kept from the last block, and their file offset
-        self.last_counted = -2  # file offset of the last end line counted
-        self.has_carriage_return = False
+        self.pending = b""
+        self.offset = 0  # of `pending` in the file: what precedes it is counted
+        self.records = self.lines = 0  # record ends and newlines before `offset`
+        self.chunk_start = self.chunk_first_record = self.chunk_lines_before = 0
+        self.cuttable = True
 
     def update(self, block: bytes) -> None:
-        self.has_carriage_return = self.has_carriage_return or b"\r" in block
-        data = self.carried + block
-        for match in self.record_end.finditer(data):
-            start = self.carried_at + match.start()
-            if start <= self.last_counted:
-                continue  # found in the carried bytes last time already
-            self.records, self.last_counted = self.records + 1, start
-            end = self.carried_at + match.end() + 1  # past the end line's newline
-            if end - self.chunk_start >= self.chunk_bytes:
-                self._cut(end)
-        # An end line that this block cut off is found again with the next one.
-        keep = min(len(data), CARRIED_BYTES)
-        self.carried_at += len(data) - keep
-        self.carried = data[len(data) - keep:]
+        if not self.cuttable:
+            return
+        data = self.pending + block
+        complete = data.rfind(b"\n") + 1
+        self.pending = data[complete:]
+        if b"\r" in block or len(self.pending) > MAX_LINE_BYTES or (self.offset == 0 and data.startswith(BOM)):
+            self.cuttable = False
+        elif complete:
+            self._take(data[:complete])
 
-    def _cut(self, end: int) -> None:
-        self.chunks.append(Chunk(self.path, self.chunk_start, end, self.chunk_first_record))
-        self.chunk_start, self.chunk_first_record = end, self.records
+    def _take(self, lines: bytes) -> None:
+        base, taken = self.offset, 0
+        while True:
+            # The first record end whose newline is at the chunk's size or past it: the line that holds that byte on.
+            newline_at = max(self.chunk_start + self.chunk_bytes - 1 - base, taken)
+            if newline_at >= len(lines):
+                break
+            end = self.ends.next_end(lines, lines.rfind(b"\n", 0, newline_at) + 1)
+            if end is None:
+                break
+            self._count(lines[taken:end])
+            self._cut()
+            taken = end
+        self._count(lines[taken:])
+
+    def _count(self, lines: bytes) -> None:
+        self.records += self.ends.count(lines)
+        self.lines += lines.count(b"\n")
+        self.offset += len(lines)
+
+    def _cut(self) -> None:
+        self.chunks.append(Chunk(self.path, self.chunk_start, self.offset, self.chunk_first_record,
+                                 self.chunk_lines_before))
+        self.chunk_start, self.chunk_first_record, self.chunk_lines_before = self.offset, self.records, self.lines
 
     def finish(self, size: int) -> tuple[Chunk, ...]:
+        """The chunks of the file's `size` bytes; none if it cannot be cut."""
+        if not self.cuttable or not self.records:
+            return ()
         if size > self.chunk_start:
-            self._cut(size)
+            self.offset = size  # a last line without its newline ends the last chunk
+            self._cut()
         return tuple(self.chunks)
 
 
-def scan_file(path: str, compressed: bool, record_end: re.Pattern | None, scratch: Path | None) -> ScannedFile:
+def scan_file(path: str, compressed: bool, ends: RecordEnds | None, scratch: Path | None) -> ScannedFile:
     """One pass over the file: its sha256 and, for a splittable format, its chunks (decompressing
     a gzip file into `scratch` on the way)."""
     digest = hashlib.sha256()
     with open_binary(path) as stream:
         blocks = _hashed_blocks(stream, digest)
-        if record_end is None or (compressed and scratch is None):
+        if ends is None or (compressed and scratch is None):
             chunks = ()
         elif compressed:
-            chunks = _cut_decompressed(path, blocks, record_end, scratch)
+            chunks = _cut_decompressed(path, blocks, ends, scratch)
         else:
-            chunks = _cut(RecordCutter(path, record_end), blocks)
+            chunks = _chunks_of(RecordCutter(path, ends), blocks)
         for _ in blocks:  # what the cutting did not read still counts in the checksum
             pass
     return ScannedFile(digest.hexdigest(), chunks)
@@ -119,24 +195,23 @@ def _hashed_blocks(stream, digest) -> Iterator[bytes]:
         yield block
 
 
-def _cut(cutter: RecordCutter, blocks, copy_to=None) -> tuple[Chunk, ...]:
-    """The chunks of the bytes `blocks` yield (written to `copy_to` on the way, if given); none
-    for bytes holding a CR, which the record-end pattern would not see."""
+def _chunks_of(cutter: RecordCutter, blocks, copy_to=None) -> tuple[Chunk, ...]:
+    """The chunks of the bytes `blocks` yield (written to `copy_to` on the way, if given)."""
     size = 0
     for block in blocks:
         if copy_to is not None:
             copy_to.write(block)
         cutter.update(block)
         size += len(block)
-    return () if cutter.has_carriage_return else cutter.finish(size)
+    return cutter.finish(size)
 
 
-def _cut_decompressed(path: str, blocks: Iterator[bytes], record_end: re.Pattern, scratch: Path) -> tuple[Chunk, ...]:
+def _cut_decompressed(path: str, blocks: Iterator[bytes], ends: RecordEnds, scratch: Path) -> tuple[Chunk, ...]:
     scratch.mkdir(parents=True, exist_ok=True)
     handle, copy = tempfile.mkstemp(dir=scratch, suffix="-" + Path(path).name.removesuffix(".gz"))
     try:
         with open(handle, "wb") as out:
-            chunks = _cut(RecordCutter(copy, record_end), _inflated(blocks), out)
+            chunks = _chunks_of(RecordCutter(copy, ends), _inflated(blocks), out)
     except (zlib.error, EOFError):
         chunks = ()
     if not chunks:
@@ -164,17 +239,25 @@ def read_chunk(chunk: Chunk) -> bytes:
         return stream.read(chunk.end - chunk.start)
 
 
+CHUNK_COLUMNS = ("chunk_path", "start", "end", "first_record", "lines_before")
+
+
 def chunks_df(spark, files: list):
     """One row per chunk of the given input files (InputFile, chunks set), one chunk per partition:
-    the file's own path (records are named by it), where the chunk's bytes are, and its place."""
+    the file's own path (records are named by it), its format, and the chunk (`chunk_of` reads it back)."""
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
     from etl.pipeline.stages import one_row_per_task
 
     schema = StructType([
-        StructField("path", StringType(), False), StructField("release", StringType(), True),
-        StructField("chunk_path", StringType(), False), StructField("start", LongType(), False),
-        StructField("end", LongType(), False), StructField("first_record", LongType(), False),
+        StructField("path", StringType(), False), StructField("format", StringType(), False),
+        StructField("release", StringType(), True), StructField("chunk_path", StringType(), False),
+        *[StructField(name, LongType(), False) for name in CHUNK_COLUMNS[1:]],
     ])
-    return one_row_per_task(spark, [(f.path, f.release, c.path, c.start, c.end, c.first_record)
-                                    for f in files for c in f.chunks], schema)
+    return one_row_per_task(spark, [(f.path, f.format, f.release, c.path, c.start, c.end, c.first_record,
+                                     c.lines_before) for f in files for c in f.chunks], schema)
+
+
+def chunk_of(row: dict) -> Chunk:
+    """The chunk of a `chunks_df` row."""
+    return Chunk(*(row[name] for name in CHUNK_COLUMNS))

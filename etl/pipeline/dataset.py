@@ -8,7 +8,6 @@ name: it asks the dataset.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.pipeline.chunks import RecordEnds
 from etl.release.card import CardInfo
 
 
@@ -61,6 +61,6 @@ class Dataset:
     entity: Entity
     # (gold DataFrame) -> lines for the card's licence list, for rows that carry their own licence
     licenses: Callable | None = None
-    # format -> the pattern of its record ends, for formats whose files tasks read in chunks
-    # side by side (etl/pipeline/chunks.py); a file of any other format is read whole by one task
-    record_ends: dict[str, re.Pattern] = field(default_factory=dict)
+    # format -> where its records end, for formats whose files tasks read in chunks side by side
+    # (etl/pipeline/chunks.py); a file of any other format is read whole by one task
+    record_ends: dict[str, RecordEnds] = field(default_factory=dict)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from etl.pipeline.chunks import Chunk, scan_file
+from etl.pipeline.chunks import Chunk, RecordEnds, scan_file
 from etl.quality.rejects import Rejected
 from etl.sources.snapshot import Snapshot, is_snapshot
 
@@ -69,10 +68,10 @@ def read_head(path: Path) -> tuple[bytes, bool]:
 
 
 def describe_file(path: Path, detect: Callable[[bytes, str], str], snapshot: str | None = None,
-                  release: str | None = None, record_ends: dict[str, re.Pattern] | None = None,
+                  release: str | None = None, record_ends: dict[str, RecordEnds] | None = None,
                   scratch: Path | None = None) -> InputFile:
-    """The file's format, size and checksum; for a format in `record_ends` (format -> its record-end
-    pattern, see chunks.RecordCutter) also its chunks, a gzip file decompressed into `scratch`
+    """The file's format, size and checksum; for a format in `record_ends` (format -> where its
+    records end, see chunks.RecordEnds) also its chunks, a gzip file decompressed into `scratch`
     (None: such a file is read whole by one task)."""
     head, compressed = read_head(path)
     try:
@@ -85,7 +84,7 @@ def describe_file(path: Path, detect: Callable[[bytes, str], str], snapshot: str
 
 
 def resolve_inputs(paths: list[Path], detect: Callable[[bytes, str], str],
-                   record_ends: dict[str, re.Pattern] | None = None, scratch: Path | None = None) -> ResolvedInputs:
+                   record_ends: dict[str, RecordEnds] | None = None, scratch: Path | None = None) -> ResolvedInputs:
     """Expand files, directories (recursively, sorted) and snapshots into described input files
     (`record_ends` and `scratch` as for describe_file)."""
     cutting = {"record_ends": record_ends, "scratch": scratch}

@@ -91,7 +91,7 @@ def build_release(dataset: Dataset, spark, inputs: ResolvedInputs, config, out: 
     gold, rejects, stages = dataset.build(spark, inputs, config)
     gold_schema, rejects_schema = table(dataset.gold_table), table("rejects")
     # Checked, counted, listed and written split by split: computed once.
-    gold = gold.persist(StorageLevel.MEMORY_AND_DISK)
+    gold = gold.persist(StorageLevel.MEMORY_AND_DISK_DESER)
     try:
         step_started("checking the counts")  # also where the gold rows are computed, on their first use
         counts = reconcile(stages)

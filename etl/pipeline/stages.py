@@ -46,7 +46,7 @@ def finish_stage(name: str, df, records_in: int | None = None, unit_column: str 
     # Spark is lazy and earlier stages are persisted, so counting here is when this stage runs.
     started = time.perf_counter()
     progress.stage_started(name)
-    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    df = df.persist(StorageLevel.MEMORY_AND_DISK_DESER)
     by_reason = {row["reject_reason"]: row["count"] for row in df.groupBy("reject_reason").count().collect()}
     kept = df.filter(F.col("reject_reason").isNull())
     records_out = kept.select(unit_column).distinct().count() if unit_column else by_reason.get(None, 0)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
 import pytest
 
-from etl.datasets.pubchemqa import PubChemQAConfig, build_pubchemqa
+from etl.datasets.pubchemqa import DATASET, PubChemQAConfig, build_pubchemqa, parse_stage
 from etl.parse.pubchem import detect_pubchem_format
 from etl.pipeline.accounting import reconcile
 from etl.pipeline.inputs import resolve_inputs
@@ -135,3 +136,27 @@ def test_structure_rejected_by_the_policy_takes_its_descriptions_along(spark, tm
         ("clean", "description_too_short", "2"), ("join", "no_structure_for_cid", "1"),
         ("normalize", "element_not_allowed", "1"), ("qa", "no_description_for_cid", "2")]
     assert counts["records_in"] == 4 == counts["records_rejected"]
+
+
+def test_bulk_cid_smiles_is_parsed_in_chunks_that_match_the_stream(spark, tmp_path, cid_smiles, monkeypatch):
+    from etl.pipeline import chunks
+
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 32 * 1024)  # the 230 kB file in several chunks
+    plain, compressed = tmp_path / "CID-SMILES", tmp_path / "CID-SMILES.gz"
+    plain.write_bytes(cid_smiles)
+    compressed.write_bytes(gzip.compress(cid_smiles))
+    streamed = parse_stage(spark, resolve_inputs([compressed], detect_pubchem_format))  # no scratch: read whole
+    assert streamed.records_out > 3000 and streamed.rejected == {"not_utf8": 1, "parse_error": 1}
+    for path in (plain, compressed):
+        inputs = resolve_inputs([path], detect_pubchem_format, DATASET.record_ends, tmp_path / "scratch")
+        assert len(inputs.files[0].chunks) >= 6
+        parsed = parse_stage(spark, inputs)
+        assert parsed.df.rdd.getNumPartitions() == len(inputs.files[0].chunks)
+        assert parsed_rows(parsed.df, path) == parsed_rows(streamed.df, compressed)
+
+
+def parsed_rows(df, path: Path) -> list[tuple]:
+    """What the parse stage made of each line, the file's own name left out of its origin."""
+    columns = ["cid", "smiles", "record_index", "reject_reason", "reject_detail", "reject_origin"]
+    rows = [tuple(row[c] for c in columns) for row in df.select(*columns).collect()]
+    return sorted(((*row[:5], (row[5] or "").removeprefix(str(path))) for row in rows), key=repr)
