@@ -40,11 +40,11 @@ from etl.normalize.descriptions import DescriptionPolicy, clean_description
 from etl.normalize.molecules import MoleculeNormalizer, MoleculePolicy
 from etl.parse.pubchem import LINE_FORMATS, detect_pubchem_format, iter_line_records, iter_pubchem_records
 from etl.paths import SAMPLE_DIR
-from etl.pipeline.chunks import NonBlankLine, chunk_of, chunks_df, read_chunk
+from etl.pipeline.chunks import NonBlankLine, chunk_of, read_chunk
 from etl.pipeline.dataset import Dataset, Entity
-from etl.pipeline.inputs import UNKNOWN, ResolvedInputs
-from etl.pipeline.stages import (StageResult, all_rejects, files_df, finish_stage, origin_column, reject_duplicates,
-                                 reject_rows_where, union_all, unknown_format_rejects)
+from etl.pipeline.inputs import ResolvedInputs
+from etl.pipeline.stages import (StageResult, all_rejects, finish_stage, origin_column, parse_stage_of,
+                                 reject_duplicates, reject_rows_where)
 from etl.pipeline.steps import FileStep, Step, accepted, apply_step, declared, origin_of
 from etl.pipeline.streams import open_content
 from etl.quality.rejects import Rejected
@@ -190,16 +190,7 @@ class GeneratePubChemQA(Step):
 
 
 def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
-    # Bulk CID-x files the driver cut into chunks are parsed chunk by chunk; the rest, a file a task.
-    cut = [f for f in inputs.files if f.chunks]
-    streamed = [f for f in inputs.files if not f.chunks and f.format != UNKNOWN]
-    unknown = [f for f in inputs.files if f.format == UNKNOWN]
-    parts = [apply_step(chunks_df(spark, cut), ParsePubChemChunk())] if cut else []
-    if streamed:
-        parts.append(apply_step(files_df(spark, streamed), ParsePubChemFile()))
-    if unknown:
-        parts.append(unknown_format_rejects(spark, unknown, BRONZE))
-    return finish_stage("parse", union_all(parts))
+    return parse_stage_of(spark, inputs.files, ParsePubChemChunk(), ParsePubChemFile(), BRONZE)
 
 
 def is_kind(kind: str):

@@ -28,10 +28,10 @@ from etl.normalize.text import TextPolicy
 from etl.parse.uniprot import FLAT, FLAT_END_TEXT, detect_format, parse_entries, parse_flat_stream
 from etl.paths import SAMPLE_DIR
 from etl.pipeline.dataset import Dataset, Entity
-from etl.pipeline.chunks import EndLine, chunk_of, chunks_df, read_chunk
-from etl.pipeline.inputs import UNKNOWN, ResolvedInputs
-from etl.pipeline.stages import (StageResult, all_rejects, files_df, finish_stage, reject_duplicates, reject_rows_where,
-                                 union_all, unknown_format_rejects)
+from etl.pipeline.chunks import EndLine, chunk_of, read_chunk
+from etl.pipeline.inputs import ResolvedInputs
+from etl.pipeline.stages import (StageResult, all_rejects, finish_stage, parse_stage_of, reject_duplicates,
+                                 reject_rows_where)
 from etl.pipeline.steps import FileStep, Step, accepted, apply_step, declared, origin_of
 from etl.pipeline.streams import open_content
 from etl.qa.templates import BIOMEDGPT_UNIPROT_TEMPLATES, QATemplate, check_template_fields, generate_qa, render_answers
@@ -164,16 +164,7 @@ class HashSplit(UniProtEntryStep):
 
 
 def parse_stage(spark, inputs: ResolvedInputs) -> StageResult:
-    # Flat files the driver cut into chunks are parsed chunk by chunk; the rest is read as a stream, a file a task.
-    cut = [f for f in inputs.files if f.chunks]
-    streamed = [f for f in inputs.files if not f.chunks and f.format != UNKNOWN]
-    unknown = [f for f in inputs.files if f.format == UNKNOWN]
-    parts = [apply_step(chunks_df(spark, cut), ParseFlatChunk())] if cut else []
-    if streamed:
-        parts.append(apply_step(files_df(spark, streamed), ParseUniProtFile()))
-    if unknown:
-        parts.append(unknown_format_rejects(spark, unknown, BRONZE))
-    return finish_stage("parse", union_all(parts))
+    return parse_stage_of(spark, inputs.files, ParseFlatChunk(), ParseUniProtFile(), BRONZE)
 
 
 def dedupe_stage(silver: StageResult) -> StageResult:

@@ -154,7 +154,8 @@ class Line(NamedTuple):
     data: bytes
 
 
-def iter_lines(stream: BinaryIO, chunk_size: int = 1 << 16, lines_before: int = 0, first_offset: int = 0) -> Iterator[Line]:
+def iter_lines(stream: BinaryIO, chunk_size: int = 1 << 16, lines_before: int = 0,
+               first_offset: int = 0) -> Iterator[Line]:
     """The lines of a stream, numbered from 1 and placed by byte offset; of a part of a file that
     starts at a line's start, `lines_before` and `first_offset` say what precedes it."""
     number, offset = lines_before, first_offset

@@ -140,7 +140,8 @@ class RecordCutter:
     def _take(self, lines: bytes) -> None:
         base, taken = self.offset, 0
         while True:
-            # The first record end whose newline is at the chunk's size or past it: the line that holds that byte on.
+            # Cut at the first record end whose newline lies `chunk_bytes` or more into the chunk:
+            # search from the start of the line that holds that byte.
             newline_at = max(self.chunk_start + self.chunk_bytes - 1 - base, taken)
             if newline_at >= len(lines):
                 break

@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass, field
 
 from etl.pipeline import progress
-from etl.pipeline.inputs import InputFile
-from etl.pipeline.steps import Step, origin_of, rejected, with_reject_fields
+from etl.pipeline.chunks import chunks_df
+from etl.pipeline.inputs import UNKNOWN, InputFile
+from etl.pipeline.steps import Step, apply_step, origin_of, rejected, with_reject_fields
 from etl.quality.rejects import Rejected
 from etl.schema import table
 
@@ -85,6 +86,21 @@ def files_df(spark, files: list[InputFile]):
 def one_row_per_task(spark, rows: list[tuple], schema):
     """A small DataFrame of `rows`, each in a partition of its own, so that each is one task."""
     return spark.createDataFrame(rows, schema).repartition(max(1, len(rows)))
+
+
+def parse_stage_of(spark, files: list[InputFile], chunk_step: Step, file_step: Step, output: str) -> StageResult:
+    """The parse stage over input files: those the driver cut into chunks (etl/pipeline/chunks.py)
+    parsed chunk by chunk by `chunk_step`, the rest read as a stream, a file a task, by `file_step`;
+    a file in no known format is one reject in the shape of `output`."""
+    cut = [f for f in files if f.chunks]
+    streamed = [f for f in files if not f.chunks and f.format != UNKNOWN]
+    unknown = [f for f in files if f.format == UNKNOWN]
+    parts = [apply_step(chunks_df(spark, cut), chunk_step)] if cut else []
+    if streamed:
+        parts.append(apply_step(files_df(spark, streamed), file_step))
+    if unknown:
+        parts.append(unknown_format_rejects(spark, unknown, output))
+    return finish_stage("parse", union_all(parts))
 
 
 def unknown_format_rejects(spark, files: list[InputFile], output: str):

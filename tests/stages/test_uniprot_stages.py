@@ -7,10 +7,11 @@ import shutil
 
 import pytest
 
-from etl.datasets.uniprotqa import DATASET, ParseFlatChunk, ParseUniProtFile, UniProtQAConfig, build_uniprotqa, files_df
+from etl.datasets.uniprotqa import DATASET, ParseFlatChunk, ParseUniProtFile, UniProtQAConfig, build_uniprotqa
 from etl.pipeline.chunks import chunks_df
 from etl.parse.uniprot import detect_format
 from etl.pipeline.inputs import describe_file, resolve_inputs
+from etl.pipeline.stages import files_df
 from etl.pipeline.steps import apply_step
 
 pytestmark = pytest.mark.spark
