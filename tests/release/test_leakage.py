@@ -34,13 +34,12 @@ def write_release(directory, shared_data, split_of):
 @pytest.fixture
 def searches(monkeypatch):
     """The protein neighbour searches a report runs (each is two MMseqs2 runs), counted."""
-    calls = []
+    calls, real = [], leakage.protein_neighbours
 
     def counted(texts, evaluation, training, policy):
         calls.append(len(evaluation))
         return real(texts, evaluation, training, policy)
 
-    real = leakage.protein_neighbours
     monkeypatch.setattr(leakage, "protein_neighbours", counted)
     return calls
 
